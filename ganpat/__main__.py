@@ -1,0 +1,3 @@
+from ganpat.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""Built-in plugin: 2-D points on a curve y = f(x), x uniform on a domain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from ganpat import hookimpl
+from ganpat.pattern import Condition, Pattern
+from ganpat.recipe import Recipe
+
+if TYPE_CHECKING:
+    import torch
+
+BOOK_RECIPE = Recipe(
+    name="book",
+    architecture="book-curve",
+    loss="bce",
+    batch_size=128,
+    lr_g=5e-4,
+    lr_d=5e-4,
+    separate_d_steps=True,
+    epochs=10_000,
+    patience=1000,
+)
+
+DEFAULT_RECIPE = Recipe(
+    name="default",
+    architecture="ganpat-mlp",
+    arch_options={"g_hidden": [64, 64], "d_hidden": [128, 128], "latent_size": 2},
+    loss="bce",
+    batch_size=256,
+    lr_g=1e-3,
+    lr_d=1e-3,
+    betas=(0.5, 0.999),
+    ema_decay=0.995,
+    lr_schedule="cosine",
+    lr_final_fraction=0.05,
+    epochs=300,
+    patience=150,
+    check_every=5,
+    target_hold=3,
+    standardize=True,
+)
+
+TARGET = (
+    Condition("in_range", minimum=0.99),
+    Condition("on_curve", minimum=0.97),
+    Condition("x_coverage_w1", maximum=0.01),
+)
+
+
+class CurvePattern(Pattern):
+    """Points (x, y) with x uniform on ``domain`` and y = f(x)."""
+
+    columns = ("x", "y")
+    sample_shape = (2,)
+    training_set_size = 2048
+    default_plotter = "scatter"
+    target = TARGET
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        curve: Callable[[torch.Tensor], torch.Tensor],
+        domain: tuple[float, float],
+        value_range: tuple[float, float],
+        recipes: Mapping[str, Recipe] | None = None,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.curve = curve
+        self.domain = domain
+        self.value_range = value_range
+        # on_curve tolerance: 2% of the span of f over the domain
+        self.tolerance = 0.02 * (value_range[1] - value_range[0])
+        self.recipes = recipes or {"default": DEFAULT_RECIPE, "book": BOOK_RECIPE}
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        import torch
+
+        low, high = self.domain
+        x = low + (high - low) * torch.rand(n, generator=generator)
+        return torch.stack([x, self.curve(x)], dim=1)
+
+    def metrics(self, samples: torch.Tensor) -> dict[str, float]:
+        from ganpat.metrics import curve_metrics
+
+        return curve_metrics(samples, self.curve, self.domain, self.tolerance)
+
+    def score(self, metrics: Mapping[str, float]) -> float:
+        coverage = max(0.0, 1.0 - metrics["x_coverage_w1"] / 0.05)
+        return metrics["in_range"] * metrics["on_curve"] * coverage
+
+    def plot_limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        return self.domain, self.value_range
+
+
+def _exponential(x: torch.Tensor) -> torch.Tensor:
+    return 1.08**x
+
+
+def _inverted_u(x: torch.Tensor) -> torch.Tensor:
+    return 10 - x**2
+
+
+def _sine(x: torch.Tensor) -> torch.Tensor:
+    return x.sin()
+
+
+PATTERNS = (
+    CurvePattern(
+        "exponential",
+        "points on y = 1.08^x, x uniform on [0, 50)",
+        _exponential,
+        domain=(0.0, 50.0),
+        value_range=(1.0, 1.08**50),
+    ),
+    CurvePattern(
+        "inverted-u",
+        "points on y = 10 - x^2, x uniform on [-5, 5)",
+        _inverted_u,
+        domain=(-5.0, 5.0),
+        value_range=(-15.0, 10.0),
+    ),
+    CurvePattern(
+        "sine",
+        "points on y = sin(x), x uniform on [-5, 5)",
+        _sine,
+        domain=(-5.0, 5.0),
+        value_range=(-1.0, 1.0),
+    ),
+)
+
+
+@hookimpl
+def register_patterns(register: Callable[[Pattern], None]) -> None:
+    for pattern in PATTERNS:
+        register(pattern)

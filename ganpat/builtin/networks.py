@@ -1,0 +1,101 @@
+"""Networks of the built-in architectures; this module imports torch."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ganpat.architecture import ModelSpec
+
+
+class Affine(nn.Module):
+    """A fixed per-feature ``x * scale + shift``, stored as buffers so it is saved with the model."""
+
+    def __init__(self, scale: Sequence[float], shift: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(list(scale), dtype=torch.float32))
+        self.register_buffer("shift", torch.tensor(list(shift), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+def activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    if name == "silu":
+        return nn.SiLU()
+    raise ValueError(f"unknown activation {name!r}; use relu, leaky_relu or silu")
+
+
+def linear(width_in: int, width_out: int, options: Mapping[str, Any]) -> nn.Module:
+    layer = nn.Linear(width_in, width_out)
+    if options.get("spectral_norm", False):
+        return nn.utils.parametrizations.spectral_norm(layer)
+    return layer
+
+
+def book_curve_generator(spec: ModelSpec) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(2, 16), nn.ReLU(),
+        nn.Linear(16, 32), nn.ReLU(),
+        nn.Linear(32, spec.sample_dim),
+    )  # fmt: skip
+
+
+def book_curve_discriminator(spec: ModelSpec) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(spec.sample_dim * spec.pack, 256), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(64, 1), nn.Sigmoid(),
+    )  # fmt: skip
+
+
+def book_onehot_generator(spec: ModelSpec) -> nn.Module:
+    return nn.Sequential(nn.Linear(100, spec.sample_dim), nn.ReLU())
+
+
+def book_onehot_discriminator(spec: ModelSpec) -> nn.Module:
+    return nn.Sequential(nn.Linear(spec.sample_dim * spec.pack, 1), nn.Sigmoid())
+
+
+def mlp_generator(spec: ModelSpec, latent_size: int) -> nn.Module:
+    options = spec.options
+    layers: list[nn.Module] = []
+    width = latent_size
+    for hidden in options.get("g_hidden", [64, 64]):
+        layers += [nn.Linear(width, hidden), activation(options.get("activation", "leaky_relu"))]
+        width = hidden
+    layers.append(nn.Linear(width, spec.sample_dim))
+    head = options.get("head", "linear")
+    if head == "softmax":
+        layers.append(nn.Softmax(dim=1))
+    elif head != "linear":
+        raise ValueError(f"unknown generator head {head!r}; use linear or softmax")
+    if spec.data_std is not None and spec.data_mean is not None:
+        # de-standardise, so the saved generator emits samples in the data's own units
+        layers.append(Affine(spec.data_std, spec.data_mean))
+    return nn.Sequential(*layers)
+
+
+def mlp_discriminator(spec: ModelSpec) -> nn.Module:
+    options = spec.options
+    layers: list[nn.Module] = []
+    if spec.data_std is not None and spec.data_mean is not None:
+        scale = [1.0 / s for s in spec.data_std] * spec.pack
+        shift = [-m / s for m, s in zip(spec.data_mean, spec.data_std)] * spec.pack
+        layers.append(Affine(scale, shift))
+    width = spec.sample_dim * spec.pack
+    dropout = float(options.get("dropout", 0.0))
+    for hidden in options.get("d_hidden", [128, 128]):
+        layers += [linear(width, hidden, options), activation(options.get("activation", "leaky_relu"))]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = hidden
+    layers.append(linear(width, 1, options))
+    return nn.Sequential(*layers)

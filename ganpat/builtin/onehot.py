@@ -1,0 +1,104 @@
+"""Built-in plugin: integers 0..99 that are multiples of N, one-hot encoded."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from ganpat import hookimpl
+from ganpat.pattern import Condition, Pattern, PatternFamily
+from ganpat.recipe import Recipe
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+WIDTH = 100
+
+BOOK_RECIPE = Recipe(
+    name="book",
+    architecture="book-onehot",
+    loss="bce",
+    batch_size=10,
+    lr_g=5e-4,
+    lr_d=5e-4,
+    separate_d_steps=True,
+    steps_per_epoch=1,
+    epochs=10_000,
+    patience=800,
+)
+
+DEFAULT_RECIPE = Recipe(
+    name="default",
+    architecture="ganpat-mlp",
+    arch_options={"g_hidden": [128], "d_hidden": [128], "head": "softmax", "latent_size": 100},
+    loss="bce",
+    batch_size=256,
+    lr_g=1e-3,
+    lr_d=1e-3,
+    betas=(0.5, 0.999),
+    pack=4,
+    steps_per_epoch=10,
+    epochs=200,
+    patience=60,
+    check_every=2,
+    target_hold=3,
+)
+
+
+class MultiplesPattern(Pattern):
+    """Multiples of ``n`` in 0..99, drawn uniformly, as length-100 one-hot vectors."""
+
+    columns = ("value",)
+    sample_shape = (WIDTH,)
+    invalid_value = -1
+    training_set_size = None
+    default_plotter = "histogram"
+
+    def __init__(self, n: int, recipes: Mapping[str, Recipe] | None = None) -> None:
+        self.n = n
+        self.name = f"onehot-multiples-of-{n}"
+        self.valid_values = list(range(0, WIDTH, n))
+        self.description = f"multiples of {n} in 0..99 ({len(self.valid_values)} values), one-hot encoded"
+        self.params = {"n": n}
+        self.recipes = recipes or {"default": DEFAULT_RECIPE, "book": BOOK_RECIPE}
+        loose = len(self.valid_values) > 40
+        self.target = (
+            Condition("valid", minimum=0.99 if loose else 0.999),
+            Condition("modes_covered", minimum=float(len(self.valid_values))),
+            Condition("tv_uniform", maximum=0.08 if loose else 0.03),
+        )
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        import torch
+
+        choices = torch.tensor(self.valid_values)
+        index = torch.randint(len(choices), (n,), generator=generator)
+        return torch.nn.functional.one_hot(choices[index], WIDTH).float()
+
+    def decode(self, samples: torch.Tensor) -> np.ndarray:
+        from ganpat.metrics import decode_onehot
+
+        return decode_onehot(samples).cpu().reshape(-1, 1).numpy()
+
+    def metrics(self, samples: torch.Tensor) -> dict[str, float]:
+        from ganpat.metrics import onehot_metrics
+
+        return onehot_metrics(samples, self.valid_values)
+
+    def score(self, metrics: Mapping[str, float]) -> float:
+        return metrics["valid"] * (1.0 - metrics["tv_uniform"])
+
+
+FAMILY = PatternFamily(
+    template="onehot-multiples-of-{n}",
+    description="multiples of N in 0..99, one-hot encoded as length-100 vectors",
+    values=range(1, 100),
+    build=MultiplesPattern,
+    sample_shape=(WIDTH,),
+    default_architecture=DEFAULT_RECIPE.architecture,
+)
+
+
+@hookimpl
+def register_patterns(register: Callable[[Pattern | PatternFamily], None]) -> None:
+    register(FAMILY)

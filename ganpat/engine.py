@@ -1,0 +1,451 @@
+"""The adversarial training loop. It knows patterns, architectures and recipes only
+through their contracts."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ganpat.architecture import Architecture, ModelSpec
+from ganpat.errors import TrainingDiverged, UsageProblem
+from ganpat.pattern import Pattern
+from ganpat.recipe import Recipe
+
+# noise seed of the quality checks during training; `ganpat evaluate` defaults to another
+CHECK_SEED = 20_240_301
+CHECK_SAMPLES = 10_000
+# samples drawn to estimate the data's mean and std for patterns without a training set
+STATS_SAMPLES = 8192
+
+
+@dataclass
+class CheckRecord:
+    """What one quality check measured; also one line of the training log."""
+
+    epoch: int
+    step: int
+    d_loss: float
+    g_loss: float
+    metrics: dict[str, float]
+    score: float
+    target_met: bool
+    elapsed: float
+    lr_g: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "d_loss": self.d_loss,
+            "g_loss": self.g_loss,
+            "score": self.score,
+            "target_met": self.target_met,
+            "elapsed": round(self.elapsed, 4),
+            "lr_g": self.lr_g,
+            **self.metrics,
+        }
+
+
+class Callback(Protocol):
+    """Receives training events; every method is optional."""
+
+    def on_start(self, trainer: Trainer) -> None: ...
+    def on_epoch_end(self, trainer: Trainer) -> None: ...
+    def on_check(self, trainer: Trainer, record: CheckRecord) -> None: ...
+    def on_end(self, trainer: Trainer, result: TrainResult) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    generator: nn.Module
+    latent_size: int
+    best_score: float
+    best_metrics: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    steps: int
+    stop_reason: str
+    interrupted: bool
+    elapsed: float
+    target_met: bool
+    batch_size: int
+    data_mean: tuple[float, ...] | None = None
+    data_std: tuple[float, ...] | None = None
+    history: list[CheckRecord] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains one GAN: build the networks, then alternate discriminator and generator steps."""
+
+    def __init__(
+        self,
+        pattern: Pattern,
+        architecture: Architecture,
+        recipe: Recipe,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        recipe.validate()
+        self.pattern = pattern
+        self.architecture = architecture
+        self.recipe = recipe
+        self.seed = seed
+        self.device = torch.device(device)
+        self.callbacks = list(callbacks or [])
+        self.epoch = 0
+        self.step = 0
+        self.best_score = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.best_epoch = 0
+        self.last_improvement = 0
+        self.target_streak = 0
+        self.history: list[CheckRecord] = []
+        self.elapsed_before = 0.0
+        self._setup()
+
+    # set-up
+
+    def _setup(self) -> None:
+        recipe, pattern = self.recipe, self.pattern
+        torch.manual_seed(self.seed)
+        self.data_generator = torch.Generator().manual_seed(self.seed)
+        self.sample_dim = pattern.sample_shape[0]
+
+        # a fixed training set (the book's setup), or fresh real samples every step
+        self.data: torch.Tensor | None = None
+        if pattern.training_set_size is not None:
+            self.data = self._real_samples(pattern.training_set_size).to(self.device)
+        self.batch_size = recipe.batch_size
+        if self.data is not None and self.batch_size > len(self.data):
+            self.batch_size = len(self.data)
+        if self.batch_size < recipe.pack:
+            raise UsageProblem(f"--batch-size {self.batch_size} is smaller than the recipe's pack {recipe.pack}")
+        # whole packs only, so every discriminator input holds `pack` samples
+        self.batch_size -= self.batch_size % recipe.pack
+        if recipe.steps_per_epoch is not None:
+            self.steps_per_epoch = recipe.steps_per_epoch
+        else:
+            assert self.data is not None, "a pattern without a training set needs steps_per_epoch"
+            self.steps_per_epoch = len(self.data) // self.batch_size
+
+        # networks, standardised on the data's own statistics when the recipe asks
+        self.data_mean: tuple[float, ...] | None = None
+        self.data_std: tuple[float, ...] | None = None
+        if recipe.standardize:
+            reference = self.data if self.data is not None else self._stats_sample()
+            self.data_mean = tuple(float(v) for v in reference.mean(dim=0))
+            self.data_std = tuple(max(float(v), 1e-6) for v in reference.std(dim=0))
+        spec = ModelSpec(self.sample_dim, recipe.pack, self.data_mean, self.data_std, dict(recipe.arch_options))
+        self.latent_size = self.architecture.latent_size(spec)
+        self.generator = self.architecture.build_generator(spec).to(self.device)
+        self.discriminator = self.architecture.build_discriminator(spec).to(self.device)
+        self.ema: nn.Module | None = None
+        if recipe.ema_decay > 0:
+            self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+
+        # optimizers and losses
+        foreach = self.device.type != "cpu" or None
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, foreach=foreach)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=foreach)
+        self.probability_output = self.architecture.discriminator_output == "probability"
+        if self.probability_output and recipe.loss != "bce":
+            raise UsageProblem(
+                f"architecture {self.architecture.name} ends with a sigmoid, which only the bce loss accepts"
+            )
+        check_generator = torch.Generator(device="cpu").manual_seed(CHECK_SEED)
+        self.check_noise = torch.randn(CHECK_SAMPLES, self.latent_size, generator=check_generator).to(self.device)
+
+    def _real_samples(self, n: int) -> torch.Tensor:
+        samples = self.pattern.sample(n, self.data_generator)
+        expected = (n, *self.pattern.sample_shape)
+        if tuple(samples.shape) != expected:
+            raise UsageProblem(
+                f"pattern {self.pattern.name} returned real samples of shape {tuple(samples.shape)}, "
+                f"expected {expected}"
+            )
+        return samples.float()
+
+    def _stats_sample(self) -> torch.Tensor:
+        state = self.data_generator.get_state()
+        reference = self._real_samples(STATS_SAMPLES)
+        self.data_generator.set_state(state)
+        return reference
+
+    # losses
+
+    def _d_loss(self, d_real: torch.Tensor | None, d_fake: torch.Tensor | None) -> torch.Tensor:
+        loss = torch.zeros((), device=self.device)
+        if self.probability_output:
+            if d_real is not None:
+                loss = loss + nn.functional.binary_cross_entropy(d_real, torch.ones_like(d_real))
+            if d_fake is not None:
+                loss = loss + nn.functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+            return loss
+        if self.recipe.loss == "hinge":
+            if d_real is not None:
+                loss = loss + torch.relu(1 - d_real).mean()
+            if d_fake is not None:
+                loss = loss + torch.relu(1 + d_fake).mean()
+            return loss
+        if d_real is not None:
+            loss = loss + nn.functional.softplus(-d_real).mean()
+        if d_fake is not None:
+            loss = loss + nn.functional.softplus(d_fake).mean()
+        return loss
+
+    def _g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.probability_output:
+            return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+        if self.recipe.loss == "hinge":
+            return -d_fake.mean()
+        return nn.functional.softplus(-d_fake).mean()
+
+    # one optimizer step of each network
+
+    def _pack(self, samples: torch.Tensor) -> torch.Tensor:
+        return samples.reshape(-1, self.recipe.pack * self.sample_dim)
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.latent_size, device=self.device)
+
+    def _train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        recipe = self.recipe
+        b = len(real)
+
+        # discriminator: real samples labelled real, generated samples labelled fake
+        for _ in range(recipe.n_critic):
+            fake = self.generator(self._noise(b)).detach()
+            if recipe.separate_d_steps:
+                self.opt_d.zero_grad(set_to_none=True)
+                d_loss_real = self._d_loss(self.discriminator(self._pack(real)), None)
+                d_loss_real.backward()
+                self.opt_d.step()
+                self.opt_d.zero_grad(set_to_none=True)
+                d_loss_fake = self._d_loss(None, self.discriminator(self._pack(fake)))
+                d_loss_fake.backward()
+                self.opt_d.step()
+                d_loss = d_loss_real.detach() + d_loss_fake.detach()
+            else:
+                self.opt_d.zero_grad(set_to_none=True)
+                d_out = self.discriminator(torch.cat([self._pack(real), self._pack(fake)]))
+                half = len(d_out) // 2
+                d_loss = self._d_loss(d_out[:half], d_out[half:])
+                d_loss.backward()
+                self.opt_d.step()
+                d_loss = d_loss.detach()
+
+        # generator: make the discriminator call generated samples real
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss = self._g_loss(self.discriminator(self._pack(self.generator(self._noise(b)))))
+        g_loss.backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            self._update_ema()
+        return d_loss, g_loss.detach()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        assert self.ema is not None
+        ema_params = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - self.recipe.ema_decay)
+
+    def _lr_factor(self, epoch: int) -> float:
+        recipe = self.recipe
+        progress = min(1.0, epoch / max(1, recipe.epochs))
+        end = recipe.lr_final_fraction
+        if recipe.lr_schedule == "linear":
+            return 1.0 + (end - 1.0) * progress
+        if recipe.lr_schedule == "cosine":
+            return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
+
+    def _set_lr(self, epoch: int) -> None:
+        factor = self._lr_factor(epoch)
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.recipe.lr_g * factor
+        for group in self.opt_d.param_groups:
+            group["lr"] = self.recipe.lr_d * factor
+
+    # quality checks
+
+    @property
+    def evaluated_generator(self) -> nn.Module:
+        """The generator that checks measure and that is saved: the EMA copy when there is one."""
+        return self.ema if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def _check(self, d_loss: float, g_loss: float, started: float) -> CheckRecord:
+        generator = self.evaluated_generator
+        was_training = generator.training
+        generator.eval()
+        samples = generator(self.check_noise)
+        generator.train(was_training)
+        metrics = self.pattern.metrics(samples)
+        finite = bool(torch.isfinite(samples).all())
+        score = self.pattern.score(metrics) if finite else -math.inf
+        met = finite and self.pattern.target_met(metrics)
+        record = CheckRecord(
+            epoch=self.epoch,
+            step=self.step,
+            d_loss=d_loss,
+            g_loss=g_loss,
+            metrics=metrics,
+            score=score,
+            target_met=met,
+            elapsed=self.elapsed_before + time.perf_counter() - started,
+            lr_g=self.opt_g.param_groups[0]["lr"],
+        )
+        self.history.append(record)
+        if score > self.best_score:
+            self.best_score = score
+            self.best_metrics = dict(metrics)
+            self.best_epoch = self.epoch
+            self.last_improvement = self.epoch
+            self.best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+        self.target_streak = self.target_streak + 1 if met else 0
+        return record
+
+    # the loop
+
+    def run(self) -> TrainResult:
+        recipe = self.recipe
+        started = time.perf_counter()
+        stop_reason = "epochs"
+        interrupted = False
+        self._emit("on_start")
+        self.generator.train()
+        self.discriminator.train()
+        try:
+            while self.epoch < recipe.epochs:
+                d_sum, g_sum = self._train_epoch()
+                self.epoch += 1
+                last = self.epoch >= recipe.epochs
+                if self.epoch % recipe.check_every == 0 or last:
+                    d_loss = float(d_sum) / self.steps_per_epoch
+                    g_loss = float(g_sum) / self.steps_per_epoch
+                    if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+                        raise TrainingDiverged(self.epoch, recipe.lr_g)
+                    record = self._check(d_loss, g_loss, started)
+                    self._emit("on_check", record)
+                    if recipe.target_hold and self.target_streak >= recipe.target_hold:
+                        stop_reason = "target"
+                        self._emit("on_epoch_end")
+                        break
+                    if self.epoch - self.last_improvement >= recipe.patience:
+                        stop_reason = "patience"
+                        self._emit("on_epoch_end")
+                        break
+                self._emit("on_epoch_end")
+        except KeyboardInterrupt:
+            interrupted = True
+            stop_reason = "interrupted"
+        if self.best_state is None:
+            self._check(math.nan, math.nan, started)
+        if self.best_state is None or not math.isfinite(self.best_score):
+            raise TrainingDiverged(self.epoch, recipe.lr_g)
+        result = self._result(stop_reason, interrupted, started)
+        self._emit("on_end", result)
+        return result
+
+    def _train_epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self._set_lr(self.epoch)
+        d_sum = torch.zeros((), device=self.device)
+        g_sum = torch.zeros((), device=self.device)
+        if self.data is not None:
+            order = torch.randperm(len(self.data), generator=self.data_generator).to(self.device)
+        for index in range(self.steps_per_epoch):
+            if self.data is not None:
+                real = self.data[order[index * self.batch_size : (index + 1) * self.batch_size]]
+            else:
+                real = self._real_samples(self.batch_size).to(self.device)
+            d_loss, g_loss = self._train_step(real)
+            d_sum += d_loss
+            g_sum += g_loss
+            self.step += 1
+        return d_sum, g_sum
+
+    def _result(self, stop_reason: str, interrupted: bool, started: float) -> TrainResult:
+        generator = copy.deepcopy(self.evaluated_generator)
+        assert self.best_state is not None
+        generator.load_state_dict(self.best_state)
+        generator.eval().requires_grad_(False)
+        return TrainResult(
+            generator=generator,
+            latent_size=self.latent_size,
+            best_score=self.best_score,
+            best_metrics=self.best_metrics,
+            best_epoch=self.best_epoch,
+            epochs_run=self.epoch,
+            steps=self.step,
+            stop_reason=stop_reason,
+            interrupted=interrupted,
+            elapsed=self.elapsed_before + time.perf_counter() - started,
+            target_met=self.pattern.target_met(self.best_metrics),
+            batch_size=self.batch_size,
+            data_mean=self.data_mean,
+            data_std=self.data_std,
+            history=self.history,
+        )
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(self, *args)
+
+    # checkpoints for --resume
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return everything needed to continue training, as tensors and plain values."""
+        state: dict[str, Any] = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_score": self.best_score,
+            "best_state": self.best_state,
+            "best_metrics": self.best_metrics,
+            "best_epoch": self.best_epoch,
+            "last_improvement": self.last_improvement,
+            "target_streak": self.target_streak,
+            "elapsed": self.elapsed_before,
+            "history": [record.to_dict() for record in self.history],
+            "rng_cpu": torch.get_rng_state(),
+            "rng_data": self.data_generator.get_state(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.best_score = float(state["best_score"])
+        self.best_state = state["best_state"]
+        self.best_metrics = dict(state["best_metrics"])
+        self.best_epoch = int(state["best_epoch"])
+        self.last_improvement = int(state["last_improvement"])
+        self.target_streak = int(state["target_streak"])
+        self.elapsed_before = float(state["elapsed"])
+        torch.set_rng_state(state["rng_cpu"])
+        self.data_generator.set_state(state["rng_data"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)

@@ -1,0 +1,65 @@
+"""Opening a saved generator with its pattern, and measuring its quality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ganpat import plugins
+from ganpat.errors import UsageProblem
+from ganpat.generation import sample_chunks
+from ganpat.pattern import Pattern
+from ganpat.persistence import LoadedGenerator, load_generator
+
+EVALUATE_SEED = 0
+EVALUATE_SAMPLES = 10_000
+
+
+def open_model(path: Path | str, pattern_name: str | None, device: torch.device | str = "cpu") -> tuple[LoadedGenerator, Pattern]:
+    """Load a generator and find its pattern from the metadata or from ``--pattern``."""
+    loaded = load_generator(path, device)
+    saved = loaded.pattern_name
+    if pattern_name is None and saved is None:
+        raise UsageProblem(
+            f"{loaded.path} has no ganpat metadata, so its pattern is unknown; add --pattern NAME "
+            "(see 'ganpat list-patterns')"
+        )
+    if pattern_name is not None and saved is not None and pattern_name != saved:
+        raise UsageProblem(f"{loaded.path} was trained on pattern {saved}, not {pattern_name}; drop --pattern")
+    pattern = plugins.registry().pattern(pattern_name or saved)  # type: ignore[arg-type]
+    _check_output_shape(loaded, pattern)
+    return loaded, pattern
+
+
+def _check_output_shape(loaded: LoadedGenerator, pattern: Pattern) -> None:
+    with torch.no_grad():
+        try:
+            probe = loaded.module(torch.zeros(2, loaded.latent_size))
+        except Exception as error:
+            raise UsageProblem(
+                f"{loaded.path} does not accept a latent batch of size {loaded.latent_size}: {type(error).__name__}"
+            ) from None
+    if tuple(probe.shape[1:]) != tuple(pattern.sample_shape):
+        raise UsageProblem(
+            f"{loaded.path} produces samples of shape {tuple(probe.shape[1:])}, but pattern {pattern.name} "
+            f"needs {tuple(pattern.sample_shape)}; check --pattern"
+        )
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    target_met: bool
+    target: list[str]
+    n: int
+    seed: int
+
+
+def evaluate(loaded: LoadedGenerator, pattern: Pattern, n: int = EVALUATE_SAMPLES, seed: int = EVALUATE_SEED) -> Evaluation:
+    """Measure the pattern's metrics on ``n`` samples from seeded noise."""
+    chunks = list(sample_chunks(loaded, n, seed))
+    samples = torch.cat(chunks) if chunks else torch.zeros(0, *pattern.sample_shape)
+    metrics = pattern.metrics(samples)
+    return Evaluation(metrics, pattern.target_met(metrics), [str(c) for c in pattern.target], n, seed)

@@ -1,0 +1,238 @@
+"""`ganpat train`: choose the recipe, run the engine, and save the generator, its log and checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganpat import __version__, plugins
+from ganpat.engine import CheckRecord, Trainer, TrainResult
+from ganpat.errors import UsageProblem
+from ganpat.pattern import Pattern
+from ganpat.persistence import atomic_write, checkpoint_path, load_checkpoint, save_checkpoint, save_torchscript
+from ganpat.recipe import Recipe
+
+# seconds between checkpoint writes during training
+CHECKPOINT_INTERVAL = 10.0
+
+
+@dataclass
+class TrainRequest:
+    """The options of one ``ganpat train`` run; None means the recipe's value."""
+
+    pattern: str
+    out: Path | None = None
+    recipe: str = "default"
+    arch: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    patience: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+
+
+@dataclass
+class TrainOutcome:
+    result: TrainResult
+    path: Path
+    log_path: Path
+    metadata: dict[str, Any]
+    requested_batch_size: int
+
+
+def default_model_path(pattern_name: str) -> Path:
+    return Path("files") / f"{pattern_name}.pt"
+
+
+def log_path_for(model_path: Path) -> Path:
+    return model_path.with_name(model_path.stem + ".log.jsonl")
+
+
+def build_recipe(pattern: Pattern, request: TrainRequest) -> Recipe:
+    """Return the named recipe of ``pattern`` with the request's overrides applied."""
+    if request.recipe not in pattern.recipes:
+        names = ", ".join(sorted(pattern.recipes))
+        raise UsageProblem(f"pattern {pattern.name} has no recipe {request.recipe!r}; its recipes: {names}")
+    recipe = pattern.recipes[request.recipe]
+    changes: dict[str, Any] = {}
+    if request.arch is not None:
+        changes["architecture"] = request.arch
+        if request.arch != recipe.architecture:
+            # options of the recipe's own architecture do not carry over to another one
+            changes["arch_options"] = {}
+    if request.epochs is not None:
+        changes["epochs"] = request.epochs
+    if request.batch_size is not None:
+        changes["batch_size"] = request.batch_size
+    if request.lr is not None:
+        changes["lr_g"] = request.lr
+        changes["lr_d"] = request.lr
+    if request.patience is not None:
+        changes["patience"] = request.patience
+    return recipe.replace(**changes)
+
+
+class TrainingLog:
+    """Writes one JSON line per quality check to a temporary file that becomes the log at the end."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        self.temporary = Path(temporary)
+        if resume and path.exists():
+            shutil.copyfile(path, self.temporary)
+        self.file = open(self.temporary, "a", encoding="utf-8")
+
+    def on_check(self, trainer: Trainer, record: CheckRecord) -> None:
+        self.file.write(json.dumps(record.to_dict()) + "\n")
+        self.file.flush()
+
+    def commit(self) -> None:
+        self.file.close()
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temporary)
+
+
+class PeriodicCheckpoint:
+    """Saves the trainer's state at quality checks, at most once per CHECKPOINT_INTERVAL seconds."""
+
+    def __init__(self, path: Path, identity: dict[str, Any]) -> None:
+        self.path = path
+        self.identity = identity
+        self.last = time.monotonic()
+
+    def on_check(self, trainer: Trainer, record: CheckRecord) -> None:
+        if time.monotonic() - self.last >= CHECKPOINT_INTERVAL:
+            self.save(trainer)
+
+    def save(self, trainer: Trainer) -> None:
+        save_checkpoint({"identity": self.identity, "trainer": trainer.state_dict()}, self.path)
+        self.last = time.monotonic()
+
+
+def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOutcome:
+    """Train a generator for ``request`` and save it; raise GanpatError on failure."""
+    from ganpat.devices import resolve_device
+
+    registry = plugins.registry()
+    pattern = registry.pattern(request.pattern)
+    recipe = build_recipe(pattern, request)
+    architecture = registry.architecture(recipe.architecture)
+    device = resolve_device(request.device)
+    out = request.out or default_model_path(pattern.name)
+    if out.is_dir():
+        raise UsageProblem(f"--out {out} is a folder; give a file name such as {out / (pattern.name + '.pt')}")
+    identity = {
+        "pattern": pattern.name,
+        "architecture": recipe.architecture,
+        "recipe": recipe.name,
+        "seed": request.seed,
+    }
+
+    # build the trainer, restoring its state when resuming
+    try:
+        trainer = Trainer(pattern, architecture, recipe, seed=request.seed, device=device)
+    except (ValueError, TypeError) as error:
+        raise UsageProblem(f"cannot build {recipe.architecture} for {pattern.name}: {error}") from None
+    ckpt_path = checkpoint_path(out)
+    if request.resume:
+        _resume(trainer, ckpt_path, identity)
+
+    log = TrainingLog(log_path_for(out), resume=request.resume)
+    checkpoint = PeriodicCheckpoint(ckpt_path, identity)
+    trainer.callbacks = [log, checkpoint, *(callbacks or [])]
+    existed = out.exists()
+    try:
+        result = trainer.run()
+    except BaseException:
+        log.discard()
+        raise
+
+    # an interrupted run never replaces a generator that was already there
+    path = out
+    if result.interrupted and existed:
+        path = out.with_name(out.stem + ".interrupted" + out.suffix)
+    metadata = build_metadata(pattern, recipe, request, result, log.path, device)
+    try:
+        save_torchscript(result.generator, path, metadata)
+    except BaseException:
+        log.discard()
+        raise
+    log.commit()
+    checkpoint.save(trainer)
+    return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
+
+
+def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
+    saved = load_checkpoint(path)
+    saved_identity = saved.get("identity", {})
+    for key in ("pattern", "architecture", "recipe"):
+        if saved_identity.get(key) != identity[key]:
+            raise UsageProblem(
+                f"cannot resume: checkpoint {path} was made with {key} {saved_identity.get(key)!r}, "
+                f"not {identity[key]!r}; train it with --{'arch' if key == 'architecture' else key} "
+                f"{saved_identity.get(key)} or start over without --resume"
+            )
+    trainer.load_state_dict(saved["trainer"])
+    if trainer.epoch >= trainer.recipe.epochs:
+        raise UsageProblem(
+            f"cannot resume: the checkpoint already ran {trainer.epoch} epochs and --epochs is "
+            f"{trainer.recipe.epochs}; --epochs counts the whole run, so raise it"
+        )
+
+
+def build_metadata(
+    pattern: Pattern,
+    recipe: Recipe,
+    request: TrainRequest,
+    result: TrainResult,
+    log_path: Path,
+    device: torch.device,
+) -> dict[str, Any]:
+    return {
+        "format": "ganpat-generator",
+        "format_version": 1,
+        "pattern": pattern.name,
+        "pattern_params": dict(pattern.params),
+        "sample_shape": list(pattern.sample_shape),
+        "columns": list(pattern.columns),
+        "latent_size": result.latent_size,
+        "latent_distribution": "normal",
+        "architecture": recipe.architecture,
+        "recipe": recipe.to_dict(),
+        "batch_size_used": result.batch_size,
+        "seed": request.seed,
+        "device": str(device),
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "interrupted": result.interrupted,
+        "best_score": result.best_score,
+        "metrics": result.best_metrics,
+        "target_met": result.target_met,
+        "elapsed_seconds": round(result.elapsed, 3),
+        "training_log": log_path.name,
+        "ganpat_version": __version__,
+        "torch_version": torch.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+

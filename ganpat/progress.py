@@ -14,11 +14,12 @@ class TrainingProgress:
     def __init__(self, console: Console, pattern_name: str) -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
+            TextColumn("epoch"),
             MofNCompleteColumn(),
-            TextColumn("D {task.fields[d_loss]}  G {task.fields[g_loss]}  score {task.fields[score]}"),
+            TextColumn("D {task.fields[d_loss]} G {task.fields[g_loss]} score {task.fields[score]}"),
             TimeElapsedColumn(),
-            TextColumn("left"),
+            TextColumn("/ at most"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -29,7 +30,7 @@ class TrainingProgress:
     def on_start(self, trainer: Any) -> None:
         self.progress.start()
         self.task = self.progress.add_task(
-            f"train {self.pattern_name}",
+            self.pattern_name,
             total=trainer.recipe.epochs,
             completed=trainer.epoch,
             d_loss="-",

@@ -1,4 +1,4 @@
-"""The adversarial training loop. It knows patterns, architectures and recipes only
+"""The adversarial training loop, which uses patterns, architectures and recipes only
 through their contracts."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ STATS_SAMPLES = 8192
 
 @dataclass
 class CheckRecord:
-    """What one quality check measured; also one line of the training log."""
+    """The result of one quality check, also written as one line of the training log."""
 
     epoch: int
     step: int
@@ -128,7 +128,7 @@ class Trainer:
             self.batch_size = len(self.data)
         if self.batch_size < recipe.pack:
             raise UsageProblem(f"--batch-size {self.batch_size} is smaller than the recipe's pack {recipe.pack}")
-        # whole packs only, so every discriminator input holds `pack` samples
+        # whole packs only, so every discriminator input contains `pack` samples
         self.batch_size -= self.batch_size % recipe.pack
         if recipe.steps_per_epoch is not None:
             self.steps_per_epoch = recipe.steps_per_epoch
@@ -136,7 +136,7 @@ class Trainer:
             assert self.data is not None, "a pattern without a training set needs steps_per_epoch"
             self.steps_per_epoch = len(self.data) // self.batch_size
 
-        # networks, standardised on the data's own statistics when the recipe asks
+        # networks, standardised on the data's own statistics when the recipe sets standardize
         self.data_mean: tuple[float, ...] | None = None
         self.data_std: tuple[float, ...] | None = None
         if recipe.standardize:

@@ -37,20 +37,35 @@ def quiet_jit() -> Iterator[None]:
         yield
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temporary_path)`` in ``path``'s folder, then rename the result to ``path``."""
+def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """Call ``write(temporary_path)`` in ``path``'s folder, then rename the result to ``path``.
+
+    ``suffix`` ends the temporary file's name, for writers that check it (torch.export.save wants .pt2).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(handle)
     try:
         write(Path(temporary))
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
+        # mkstemp creates the file as 0600; give it the mode a plain open() would
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """Return the permission bits of the existing ``path``, else 0666 less the process umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save_torchscript(generator: nn.Module, path: Path, metadata: dict[str, Any]) -> None:
@@ -72,11 +87,26 @@ def export_program(generator: nn.Module, latent_size: int, path: Path, metadata:
     example = torch.randn(4, latent_size)
     batch = torch.export.Dim("batch", min=1)
     try:
-        program = torch.export.export(generator.to("cpu").eval(), (example,), dynamic_shapes=({0: batch},))
+        if isinstance(generator, torch.jit.ScriptModule):
+            # torch.export cannot trace a ScriptModule, so convert its graph to an exported program first;
+            # the converted module is already in eval mode and rejects .eval().
+            # NOTE: TS2EPConverter lives in the private torch._export package (present in torch 2.13).
+            from torch._export.converter import TS2EPConverter
+
+            with quiet_jit():
+                traceable = TS2EPConverter(generator.to("cpu").eval(), (example,)).convert().module()
+        elif isinstance(generator, torch.fx.GraphModule):
+            # the module of a loaded .pt2 program: already traced, and it rejects .eval() too
+            traceable = generator.to("cpu")
+        else:
+            traceable = generator.to("cpu").eval()
+        program = torch.export.export(traceable, (example,), dynamic_shapes=({0: batch},))
     except Exception as error:
         raise GanpatError(f"torch.export could not trace this generator: {error}") from error
     extra = {METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True)}
-    atomic_write(path, lambda temporary: torch.export.save(program, str(temporary), extra_files=extra))
+    atomic_write(
+        path, lambda temporary: torch.export.save(program, str(temporary), extra_files=extra), suffix=".tmp.pt2"
+    )
 
 
 @dataclass

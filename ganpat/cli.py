@@ -139,6 +139,28 @@ def list_architectures(as_json: bool) -> None:
     _console().print(table)
 
 
+@cli.command("list-plotters")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_plotters(as_json: bool) -> None:
+    """List the plotters that `ganpat plot` can use."""
+    registry = _registry()
+    rows = [
+        {"name": name, "description": entry.item.description, "source": entry.item.source, "plugin": entry.plugin}
+        for name, entry in registry.plotters.items()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="ganpat plotters")
+    for column in ("name", "description", "draws", "plugin"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["description"], row["source"], row["plugin"])
+    _console().print(table)
+
+
 # training
 
 
@@ -155,8 +177,10 @@ def list_architectures(as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Generator file to write [default: files/PATTERN.pt].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar.")
+@click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
 def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None,
-          seed: int, device: str, arch: str | None, recipe: str, out: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
+          seed: int, device: str, arch: str | None, recipe: str, out: Path | None, resume: bool, quiet: bool,
+          snapshot_every: int | None) -> None:  # fmt: skip
     """Train a GAN on PATTERN and save its generator as TorchScript.
 
     Training stops when the pattern's quality target has held for a few checks,
@@ -175,6 +199,10 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     if not quiet:
         progress = TrainingProgress(console, pattern)
         callbacks.append(progress)
+    if snapshot_every is not None:
+        from ganpat.snapshots import snapshot_writer
+
+        callbacks.append(snapshot_writer(request, snapshot_every))
     _warn_batch_clamp(request)
     try:
         outcome = run_training(request, callbacks)
@@ -331,6 +359,27 @@ def export(model: Path, output: Path) -> None:
     metadata["exported_from"] = str(model)
     export_program(loaded.module, loaded.latent_size, output, metadata)  # type: ignore[arg-type]
     click.echo(f"Wrote {output}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path), required=False)
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png].")
+@click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
+@click.option("-n", "count", type=click.IntRange(min=1), help="Generated and real samples drawn [default: the plotter's].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
+@click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
+@click.option("--show", is_flag=True, help="Also open the picture in a window (needs a display).")
+def plot(model: Path | None, log_path: Path | None, output: Path | None, plotter: str | None, count: int | None,
+         seed: int, pattern: str | None, show: bool) -> None:  # fmt: skip
+    """Draw a saved generator's samples against real ones, or a training log, and print the picture's path."""
+    from ganpat.plotting import PlotRequest, make_picture
+    from ganpat.plotting import show as show_picture
+
+    picture = make_picture(PlotRequest(model, log_path, output, plotter, count, seed, pattern))
+    click.echo(str(picture.path))
+    if show:
+        show_picture(picture.plotter, picture.data)
 
 
 # plugins

@@ -242,7 +242,7 @@ def _metrics_line(metrics: dict[str, float]) -> str:
     for name, value in metrics.items():
         if name == "modes_total":
             continue
-        if name == "modes_covered" and "modes_total" in metrics:
+        if name in ("modes_covered", "modes_captured") and "modes_total" in metrics:
             parts.append(f"{name} {int(value)}/{int(metrics['modes_total'])}")
         else:
             parts.append(f"{name} {value:.4f}")
@@ -422,6 +422,25 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
         table.add_row(row["name"], row["distribution"] or "-", row["version"] or "-",
                       ", ".join(row["hooks"]), ", ".join(row["registered"]))  # fmt: skip
     _console().print(table)
+
+
+@cli.command("check-pattern")
+@click.argument("name")
+def check_pattern_command(name: str) -> None:
+    """Check pattern NAME against the pattern contract that plugins must meet.
+
+    Exits with status 1 when a check fails.
+    """
+    from ganpat.testing import check_pattern
+
+    results = check_pattern(_registry().pattern(name))
+    for result in results:
+        click.echo(f"{'PASS' if result.passed else 'FAIL'}  {result.name}: {result.detail}")
+    failed = sum(not result.passed for result in results)
+    if failed:
+        click.echo(f"{name}: {failed} of {len(results)} checks failed", err=True)
+        sys.exit(1)
+    click.echo(f"{name}: all {len(results)} checks passed")
 
 
 def main() -> None:

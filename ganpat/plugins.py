@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -21,7 +22,7 @@ import pluggy
 
 from ganpat import hookspecs
 from ganpat.errors import GanpatError, PluginError
-from ganpat.registry import Registry
+from ganpat.registry import DuplicateNameError, Registry
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,17 @@ def warn(message: str) -> None:
     print(f"ganpat: warning: {message}", file=sys.stderr)
 
 
-def _selected_distributions() -> set[str] | None:
+def normalize(name: str) -> str:
+    """Return a distribution name in its PEP 503 normal form, so ganpat_toy2d matches ganpat-toy2d."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _selected_distributions() -> dict[str, str] | None:
+    """Map the normalized names listed in GANPAT_LOAD_PLUGINS to the names as written; None when unset."""
     value = os.environ.get(ENV_VAR)
     if value is None:
         return None
-    return {name.strip() for name in value.split(",") if name.strip()}
+    return {normalize(name.strip()): name.strip() for name in value.split(",") if name.strip()}
 
 
 def _load_entry_points(manager: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
@@ -81,8 +88,8 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: list[PluginInfo]) -
     for entry_point in entry_points(group="ganpat"):
         dist = entry_point.dist
         dist_name = dist.metadata["Name"] if dist is not None else entry_point.name
-        found.add(dist_name)
-        if selected is not None and dist_name not in selected:
+        found.add(normalize(dist_name))
+        if selected is not None and normalize(dist_name) not in selected:
             continue
         try:
             plugin = entry_point.load()
@@ -91,10 +98,17 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: list[PluginInfo]) -
             log.debug("traceback of plugin %s", dist_name, exc_info=True)
             continue
         name = entry_point.name if dist is None else f"{dist_name}:{entry_point.name}"
-        manager.register(plugin, name=name)
+        try:
+            manager.register(plugin, name=name)
+        except ValueError as error:  # pluggy rejects a module that another entry point already registered
+            warn(f"skipped plugin {dist_name}: {error}")
+            continue
         infos.append(PluginInfo(name, dist_name, dist.version if dist is not None else None))
-    for missing in sorted((selected or set()) - found):
-        warn(f"{ENV_VAR} names {missing!r}, but no installed distribution with that name provides ganpat plugins")
+    for missing in sorted(set(selected or {}) - found):
+        warn(
+            f"{ENV_VAR} names {selected[missing]!r}, but no installed distribution with that name "  # type: ignore[index]
+            "provides ganpat plugins; run 'ganpat plugins' to see the installed ones"
+        )
 
 
 def build_manager(extra: list[tuple[str, Any]] = ()) -> Loaded:
@@ -148,7 +162,15 @@ def _collect(manager: pluggy.PluginManager, infos: list[PluginInfo]) -> Registry
                 log.debug("traceback of plugin %s", label, exc_info=True)
                 continue
             for item in items:
-                add(item, label)
+                try:
+                    add(item, label)
+                except DuplicateNameError:
+                    raise
+                except PluginError as error:
+                    # an invalid item is rejected alone; the plugin's valid items stay usable
+                    if info.builtin:
+                        raise
+                    warn(f"skipped an item: {error}")
     return registry
 
 

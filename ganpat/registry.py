@@ -14,6 +14,16 @@ from ganpat.plotter import Plotter
 Item = TypeVar("Item")
 
 
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name; ganpat cannot choose between them."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+        super().__init__(
+            f"{kind} {name!r} is registered by both plugin {first} and plugin {second}; uninstall one of them, "
+            "or list only the other in GANPAT_LOAD_PLUGINS"
+        )
+
+
 @dataclass
 class Entry(Generic[Item]):
     item: Item
@@ -73,7 +83,7 @@ class Registry:
             raise PluginError(f"plugin {plugin} registered the pattern {name!r} without a 'default' recipe")
         owner = self._pattern_owner(name)
         if owner is not None:
-            raise PluginError(f"pattern {name!r} is registered by both plugin {owner} and plugin {plugin}")
+            raise DuplicateNameError("pattern", name, owner, plugin)
         self.patterns[name] = Entry(item, plugin)
 
     def _add_family(self, family: PatternFamily, plugin: str) -> None:
@@ -87,7 +97,7 @@ class Registry:
         for name in names:
             owner = self._pattern_owner(name)
             if owner is not None:
-                raise PluginError(f"pattern {name!r} is registered by both plugin {owner} and plugin {plugin}")
+                raise DuplicateNameError("pattern", name, owner, plugin)
         self.families[family.template] = Entry(family, plugin)
 
     def _pattern_owner(self, name: str) -> str | None:
@@ -105,7 +115,7 @@ class Registry:
         _check_description("architecture", name, item, plugin)
         if name in self.architectures:
             owner = self.architectures[name].plugin
-            raise PluginError(f"architecture {name!r} is registered by both plugin {owner} and plugin {plugin}")
+            raise DuplicateNameError("architecture", name, owner, plugin)
         self.architectures[name] = Entry(item, plugin)
 
     def add_plotter(self, item: Plotter, plugin: str) -> None:
@@ -115,7 +125,7 @@ class Registry:
         _check_description("plotter", name, item, plugin)
         if name in self.plotters:
             owner = self.plotters[name].plugin
-            raise PluginError(f"plotter {name!r} is registered by both plugin {owner} and plugin {plugin}")
+            raise DuplicateNameError("plotter", name, owner, plugin)
         self.plotters[name] = Entry(item, plugin)
 
     # look-ups, used by the commands

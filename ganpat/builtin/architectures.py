@@ -59,7 +59,7 @@ class Mlp(Architecture):
     name = "ganpat-mlp"
     description = (
         "configurable MLPs (options g_hidden, d_hidden, activation, head linear|softmax|gumbel, "
-        "temperature, latent_size, dropout, spectral_norm)"
+        "temperature, latent_size, latent normal|uniform, dropout, spectral_norm)"
     )
 
     def latent_size(self, spec: ModelSpec) -> int:

@@ -47,6 +47,17 @@ class UniformDropout(nn.Module):
         return f"p={self.p}"
 
 
+class NormalToUniform(nn.Module):
+    """Map standard normal noise to uniform noise on [-1, 1] through the normal CDF.
+
+    ganpat always feeds generators standard normal latent vectors; this layer lets a
+    generator learn from uniform noise without changing that interface.
+    """
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return 2.0 * torch.special.ndtr(z) - 1.0
+
+
 class StraightThroughGumbel(nn.Module):
     """A one-hot head: the forward pass emits the hard one-hot of a Gumbel-softmax draw,
     and gradients flow through the soft probabilities at ``temperature``.
@@ -63,11 +74,11 @@ class StraightThroughGumbel(nn.Module):
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         # Gumbel(0, 1) noise as -log(-log(U)); rand_like is much faster than exponential_ on the CPU
-        uniform = torch.rand_like(logits).clamp_(min=1e-12, max=1.0 - 1e-7)
+        uniform = torch.rand_like(logits).clamp(min=1e-12, max=1.0 - 1e-7)
         gumbel = -torch.log(-torch.log(uniform))
         soft = torch.softmax((logits + gumbel) / self.temperature, dim=1)
         index = soft.argmax(dim=1, keepdim=True)
-        hard = torch.zeros_like(soft).scatter_(1, index, 1.0)
+        hard = torch.zeros_like(soft).scatter(1, index, 1.0)
         return hard - soft.detach() + soft
 
     def extra_repr(self) -> str:
@@ -119,6 +130,11 @@ def book_onehot_discriminator(spec: ModelSpec) -> nn.Module:
 def mlp_generator(spec: ModelSpec, latent_size: int) -> nn.Module:
     options = spec.options
     layers: list[nn.Module] = []
+    latent = options.get("latent", "normal")
+    if latent == "uniform":
+        layers.append(NormalToUniform())
+    elif latent != "normal":
+        raise ValueError(f"unknown latent distribution {latent!r}; use normal or uniform")
     width = latent_size
     for hidden in options.get("g_hidden", [64, 64]):
         layers += [nn.Linear(width, hidden), activation(options.get("activation", "leaky_relu"))]

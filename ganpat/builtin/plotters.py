@@ -78,7 +78,7 @@ class ScatterPlotter(Plotter):
         # real points first, so the generated stars are drawn over them
         axes.scatter(real[:, 0], real[:, 1], s=8, c=REAL_COLOUR, alpha=0.25, linewidths=0,
                      label=f"real samples ({len(real)})")  # fmt: skip
-        axes.scatter(generated[:, 0], generated[:, 1], s=36, c=GENERATED_COLOUR, marker="*", linewidths=0,
+        axes.scatter(generated[:, 0], generated[:, 1], s=20, c=GENERATED_COLOUR, marker="*", linewidths=0,
                      label=f"generated samples ({len(generated)})")  # fmt: skip
         axes.set_xlim(x_low, x_high)
         axes.set_ylim(y_low, y_high)
@@ -92,12 +92,13 @@ class ScatterPlotter(Plotter):
         outside = _count_outside(generated, (x_low, x_high), (y_low, y_high))
         # always two lines, so the axes keep their place from one training snapshot to the next
         if outside:
-            caption += f"\n{outside} of {len(generated)} generated points lie outside the axes"
+            verb = "lies" if outside == 1 else "lie"
+            caption += f"\n{outside} of {len(generated)} generated points {verb} outside the axes"
         else:
             caption += f"\nall {len(generated)} generated points lie inside the axes"
         figure.suptitle(_title(pattern.name, "generated vs real samples", data.epoch, data.label))
         axes.set_title(caption, fontsize="small")
-        figure.legend(loc="outside lower center", ncols=2, markerscale=1.5)
+        figure.legend(loc="outside lower center", ncols=2, markerscale=2)
 
 
 def _limits(pattern: Pattern, real: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -94,14 +94,11 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: list[PluginInfo]) -
         try:
             plugin = entry_point.load()
         except Exception as error:  # a broken plugin must not break ganpat
-            warn(f"skipped plugin {dist_name}: {type(error).__name__}: {error}")
+            warn(f"skipped plugin {dist_name}: {type(error).__name__}: {_one_line(error)}")
             log.debug("traceback of plugin %s", dist_name, exc_info=True)
             continue
         name = entry_point.name if dist is None else f"{dist_name}:{entry_point.name}"
-        try:
-            manager.register(plugin, name=name)
-        except ValueError as error:  # pluggy rejects a module that another entry point already registered
-            warn(f"skipped plugin {dist_name}: {error}")
+        if not _register(manager, plugin, name, dist_name):
             continue
         infos.append(PluginInfo(name, dist_name, dist.version if dist is not None else None))
     for missing in sorted(set(selected or {}) - found):
@@ -122,11 +119,27 @@ def build_manager(extra: list[tuple[str, Any]] = ()) -> Loaded:
         infos.append(PluginInfo(module_name, "ganpat", _version(), builtin=True))
     _load_entry_points(manager, infos)
     for name, plugin in extra:
-        manager.register(plugin, name=name)
-        infos.append(PluginInfo(name, None, None))
+        if _register(manager, plugin, name, name):
+            infos.append(PluginInfo(name, None, None))
     _check_pending(manager, infos)
     registry = _collect(manager, infos)
     return Loaded(manager, registry, infos)
+
+
+def _register(manager: pluggy.PluginManager, plugin: Any, name: str, label: str) -> bool:
+    """Register one third-party plugin; on failure warn, naming ``label``, and return False."""
+    try:
+        manager.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as error:
+        # pluggy raises ValueError for a module already registered, and PluginValidationError
+        # for a hook implementation whose arguments the hook specification does not have
+        warn(f"skipped plugin {label}: {_one_line(error)}")
+        return False
+    return True
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _check_pending(manager: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
@@ -136,7 +149,7 @@ def _check_pending(manager: pluggy.PluginManager, infos: list[PluginInfo]) -> No
         plugin_name = manager.get_name(error.plugin) or repr(error.plugin)
         if plugin_name.startswith(BUILTIN_PREFIX):
             raise
-        warn(f"skipped plugin {plugin_name}: {error}")
+        warn(f"skipped plugin {plugin_name}: {_one_line(error)}")
         manager.unregister(error.plugin)
         infos[:] = [info for info in infos if info.name != plugin_name]
         _check_pending(manager, infos)
@@ -158,7 +171,7 @@ def _collect(manager: pluggy.PluginManager, infos: list[PluginInfo]) -> Registry
             except Exception as error:  # a broken plugin must not break ganpat
                 if info.builtin:
                     raise
-                warn(f"skipped {hook_name} of plugin {label}: {type(error).__name__}: {error}")
+                warn(f"skipped {hook_name} of plugin {label}: {type(error).__name__}: {_one_line(error)}")
                 log.debug("traceback of plugin %s", label, exc_info=True)
                 continue
             for item in items:

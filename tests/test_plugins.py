@@ -286,3 +286,21 @@ def test_check_pattern_command(use_plugins):
     assert "FAIL  real samples meet the target" in bad.stdout
     assert "1 of 6 checks failed" in bad.stderr
     assert "did you mean test-square" in assert_clean_error(unknown, 2)
+
+
+def test_hook_with_wrong_argument_skipped(use_plugins, capsys):
+    @hookimpl
+    def register_patterns(callback: Callable[[object], None]) -> None:
+        callback(Square("test-never"))
+
+    loaded = use_plugins(
+        ("test-wrong-argument", SimpleNamespace(register_patterns=register_patterns)),
+        ("test-good", patterns_plugin(Square())),
+    )
+
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == 1
+    assert warnings[0].startswith("ganpat: warning: skipped plugin test-wrong-argument:")
+    assert "{'callback'}" in warnings[0]
+    assert "test-square" in loaded.registry.pattern_names()
+    assert "test-never" not in loaded.registry.pattern_names()

@@ -178,7 +178,7 @@ def ganpat(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_train_evaluate_plot_from_cli(tmp_path):
-    train = ganpat("train", "ring-8", "--epochs", "2", "--quiet", "--device", "cpu", cwd=tmp_path)
+    train = ganpat("train", "ring-8", "--epochs", "1", "--quiet", "--device", "cpu", cwd=tmp_path)
     evaluate = ganpat("evaluate", "files/ring-8.pt", "--json", "-n", "2000", cwd=tmp_path)
     plot = ganpat("plot", "files/ring-8.pt", cwd=tmp_path)
     scatter = ganpat("plot", "files/ring-8.pt", "--plotter", "scatter", "-o", "scatter.png", cwd=tmp_path)

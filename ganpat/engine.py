@@ -24,6 +24,18 @@ CHECK_SAMPLES = 10_000
 STATS_SAMPLES = 8192
 
 
+def adam_options(device: torch.device) -> dict[str, bool]:
+    """Return Adam's implementation options for ``device``.
+
+    The fused kernel updates all parameters in one call. On the book's curve
+    discriminator it took about a third of the time of the default per-parameter
+    loop (torch 2.13.0+cpu, 2-core x86_64, one thread).
+    """
+    if device.type in ("cpu", "cuda"):
+        return {"fused": True}
+    return {"foreach": True}
+
+
 @dataclass
 class CheckRecord:
     """The result of one quality check, also written as one line of the training log."""
@@ -152,9 +164,9 @@ class Trainer:
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
 
         # optimizers and losses
-        foreach = self.device.type != "cpu" or None
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, foreach=foreach)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=foreach)
+        options = adam_options(self.device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, **options)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, **options)
         self.probability_output = self.architecture.discriminator_output == "probability"
         if self.probability_output and recipe.loss != "bce":
             raise UsageProblem(
@@ -242,10 +254,13 @@ class Trainer:
                 self.opt_d.step()
                 d_loss = d_loss.detach()
 
-        # generator: make the discriminator call generated samples real
+        # generator: make the discriminator call generated samples real. The
+        # discriminator's weight gradients would be discarded, so backward skips them.
         self.opt_g.zero_grad(set_to_none=True)
+        self.discriminator.requires_grad_(False)
         g_loss = self._g_loss(self.discriminator(self._pack(self.generator(self._noise(b)))))
         g_loss.backward()
+        self.discriminator.requires_grad_(True)
         self.opt_g.step()
         if self.ema is not None:
             self._update_ema()

@@ -1,0 +1,173 @@
+"""Training many seeds at once: `--seeds` parsing, batched steps, per-seed state and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import assert_clean_error, invoke, scripted_state
+from ganpat import plugins
+from ganpat.engine import Trainer
+from ganpat.errors import UsageProblem
+from ganpat.multiseed import MultiSeedTrainer, parse_seeds, seed_file
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("3", [0, 1, 2]),
+        ("1", [0]),
+        ("0-3", [0, 1, 2, 3]),
+        ("5-5", [5]),
+        ("1,5,9", [1, 5, 9]),
+        ("0-1,7", [0, 1, 7]),
+        (" 2 , 4 ", [2, 4]),
+    ],
+)
+def test_parse_seeds_forms(text, expected):
+    assert parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "x", "-1", "3-1", "0", "1,1", "0-2,2", "1.5", "5000"])
+def test_parse_seeds_rejects(text):
+    with pytest.raises(UsageProblem):
+        parse_seeds(text)
+
+
+def build(pattern_name: str, seeds: list[int], **changes):
+    pattern = plugins.registry().pattern(pattern_name)
+    recipe = pattern.default_recipe.replace(**changes)
+    architecture = plugins.registry().architecture(recipe.architecture)
+    multi = MultiSeedTrainer(pattern, architecture, recipe, seeds)
+    singles = [Trainer(pattern, architecture, recipe, seed=seed) for seed in seeds]
+    return multi, singles
+
+
+def test_stacked_weights_start_as_single_seeds():
+    multi, singles = build("exponential", [4, 9])
+    for row, single in enumerate(singles):
+        for name, parameter in single.generator.named_parameters():
+            assert torch.equal(multi.generator.params[name][row], parameter), name
+        for name, parameter in single.discriminator.named_parameters():
+            assert torch.equal(multi.discriminator.params[name][row], parameter), name
+    assert torch.equal(multi.data[1], singles[1].data)
+
+
+def test_batched_steps_match_single_seeds():
+    """With the same real batches and noise, every seed's weights follow its single-seed run.
+
+    The exponential's default networks draw no random numbers inside, so the runs
+    must agree to float tolerance.
+    """
+    seeds = [0, 3]
+    multi, singles = build("exponential", seeds)
+    steps = 4
+    batch, latent = multi.batch_size, multi.latent_size
+    noise = torch.randn(steps, 2, len(seeds), batch, latent)
+    real = torch.stack([torch.stack([s._real_samples(batch) for s in singles]) for _ in range(steps)])
+
+    multi_draws = iter(noise.reshape(-1, len(seeds), batch, latent))
+    multi._noise = lambda: next(multi_draws)
+    for step in range(steps):
+        multi._train_step(real[step])
+
+    for row, single in enumerate(singles):
+        draws = iter(noise[:, :, row].reshape(-1, batch, latent))
+        single._noise = lambda n, draws=draws: next(draws)
+        for step in range(steps):
+            single._train_step(real[step, row])
+        for name, parameter in single.generator.named_parameters():
+            torch.testing.assert_close(multi.generator.params[name][row], parameter, rtol=1e-4, atol=1e-5)
+        for name, parameter in single.discriminator.named_parameters():
+            torch.testing.assert_close(multi.discriminator.params[name][row], parameter, rtol=1e-4, atol=1e-5)
+        if single.ema is not None:
+            for name, parameter in single.ema.named_parameters():
+                torch.testing.assert_close(multi.ema.params[name][row], parameter, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pattern_name", ["exponential", "onehot-multiples-of-5"])
+def test_seed_matches_single_run_in_distribution(pattern_name):
+    """Random draws inside the networks differ, but each seed's losses track its single run."""
+    seeds = [0, 1]
+    multi, singles = build(pattern_name, seeds, epochs=4, check_every=2, target_hold=0)
+    batched = multi.run()
+    for seed, result, single in zip(seeds, batched, singles):
+        alone = single.run()
+        assert result.epochs_run == alone.epochs_run == 4
+        assert result.steps == alone.steps
+        for together, apart in zip(result.history, alone.history):
+            assert together.epoch == apart.epoch
+            assert together.d_loss == pytest.approx(apart.d_loss, abs=0.15), f"seed {seed} epoch {apart.epoch}"
+            assert together.g_loss == pytest.approx(apart.g_loss, abs=0.3), f"seed {seed} epoch {apart.epoch}"
+
+
+def test_book_recipe_with_dropout_trains():
+    pattern = plugins.registry().pattern("exponential")
+    recipe = pattern.recipes["book"].replace(epochs=2, patience=100)
+    architecture = plugins.registry().architecture(recipe.architecture)
+    results = MultiSeedTrainer(pattern, architecture, recipe, [0, 1]).run()
+    assert [r.epochs_run for r in results] == [2, 2]
+    assert all(r.steps == 2 * (2048 // 128) for r in results)
+
+
+def test_stopped_seed_leaves_stack():
+    multi, _ = build("exponential", [0, 1, 2], epochs=1)
+    multi.run()
+    old_weight = multi.generator.params["0.weight"].detach().clone()
+    first = next(iter(multi.generator.params.values()))
+    old_moment = multi.generator.optimizer.state[first]["exp_avg"].clone()
+    multi._keep([0, 2])
+    assert multi.active == [0, 2]
+    remaining = multi.generator.params["0.weight"]
+    assert remaining.shape[0] == 2
+    assert torch.equal(remaining[1], old_weight[2])
+    moment = multi.generator.optimizer.state[next(iter(multi.generator.params.values()))]["exp_avg"]
+    assert torch.equal(moment[1], old_moment[2])
+    assert multi.data.shape[0] == 2
+
+
+def test_patience_stops_each_seed_on_its_own():
+    multi, _ = build("exponential", [0, 1], epochs=40, patience=5, check_every=5, target_hold=0)
+    results = multi.run()
+    for result in results:
+        assert result.stop_reason in {"patience", "epochs"}
+        if result.stop_reason == "patience":
+            assert result.epochs_run - result.best_epoch >= 5
+
+
+def test_cli_seeds_save_all(tmp_path):
+    out = tmp_path / "models" / "exponential.pt"
+    result = invoke("train", "exponential", "--seeds", "0-2", "--epochs", "5", "--save-all", "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "target met by" in result.stdout
+    for seed in range(3):
+        assert f"│ {seed} " in result.stdout
+        path = seed_file(out, seed)
+        assert path == tmp_path / "models" / "exponential" / f"seed-{seed:02d}.pt"
+        assert path.exists()
+        assert path.with_name(f"seed-{seed:02d}.log.jsonl").exists()
+        metadata = json.loads(invoke("info", path, "--json").stdout)
+        assert metadata["seed"] == seed
+        assert metadata["epochs_run"] == 5
+    best = json.loads(invoke("info", out, "--json").stdout)
+    assert best["seeds_trained"] == [0, 1, 2]
+    best_state = scripted_state(out)
+    same = scripted_state(seed_file(out, best["seed"]))
+    assert all(torch.equal(best_state[name], same[name]) for name in best_state)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "3-1"], "--seeds"),
+        (["--save-all"], "--save-all needs --seeds"),
+        (["--seeds", "2", "--seed", "4"], "cannot be combined"),
+        (["--seeds", "2", "--resume"], "--resume"),
+    ],
+)
+def test_cli_seeds_usage_errors(tmp_path, args, message):
+    result = invoke("train", "exponential", "--epochs", "1", "--out", tmp_path / "e.pt", *args)
+    stderr = assert_clean_error(result, 2)
+    assert message in stderr

@@ -178,9 +178,11 @@ def list_plotters(as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar.")
 @click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
+@click.option("--seeds", help="Train several seeds at once as one batched model: a count K (seeds 0..K-1), a range A-B or a list 1,5,9. Saves the best seed to --out.")
+@click.option("--save-all", is_flag=True, help="With --seeds, also save every seed to PATTERN/seed-NN.pt next to --out.")
 def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None,
           seed: int, device: str, arch: str | None, recipe: str, out: Path | None, resume: bool, quiet: bool,
-          snapshot_every: int | None) -> None:  # fmt: skip
+          snapshot_every: int | None, seeds: str | None, save_all: bool) -> None:  # fmt: skip
     """Train a GAN on PATTERN and save its generator as TorchScript.
 
     Training stops when the pattern's quality target has held for a few checks,
@@ -193,6 +195,9 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     from ganpat.training import train as run_training
 
     request = TrainRequest(pattern, out, recipe, arch, epochs, batch_size, lr, patience, seed, device, resume)
+    if seeds is not None or save_all:
+        _train_seeds(request, seeds, save_all)
+        return
     console = _console(stderr=True)
     callbacks: list[Any] = []
     progress = None
@@ -219,6 +224,37 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     )
     click.echo(_metrics_line(result.best_metrics) + ("  (target met)" if result.target_met else "  (target not met)"))
     if result.interrupted:
+        sys.exit(130)
+
+
+def _train_seeds(request: Any, seeds_text: str | None, save_all: bool) -> None:
+    from ganpat.multiseed import parse_seeds, train_seeds
+
+    if seeds_text is None:
+        raise click.UsageError("--save-all needs --seeds")
+    if request.seed != 0:
+        raise click.UsageError("--seed and --seeds cannot be combined; list the seeds in --seeds")
+    _warn_batch_clamp(request)
+    outcome = train_seeds(request, parse_seeds(seeds_text), save_all)
+    from rich.table import Table
+
+    table = Table(title=f"{request.pattern}: {len(outcome.seeds)} seeds in {outcome.elapsed:.1f} s")
+    for column in ("seed", "epochs", "stopped by", "score", "metrics", "target"):
+        table.add_column(column)
+    for item in outcome.seeds:
+        result = item.result
+        if result is None:
+            table.add_row(str(item.seed), "-", "diverged", "-", "-", "-")
+            continue
+        table.add_row(str(item.seed), str(result.epochs_run), result.stop_reason, f"{result.best_score:.4f}",
+                      _metrics_line(result.best_metrics), "met" if result.target_met else "not met")  # fmt: skip
+    _console().print(table)
+    met = sum(1 for item in outcome.seeds if item.result is not None and item.result.target_met)
+    click.echo(f"target met by {met} of {len(outcome.seeds)} seeds ({met / len(outcome.seeds):.0%})")
+    click.echo(f"Saved seed {outcome.best.seed}, the best, to {outcome.path}")
+    if save_all:
+        click.echo(f"Saved every seed that finished to {outcome.path.with_suffix('')}/seed-NN{outcome.path.suffix or '.pt'}")
+    if any(item.result is not None and item.result.interrupted for item in outcome.seeds):
         sys.exit(130)
 
 

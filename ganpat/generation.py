@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import queue
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ from ganpat.persistence import LoadedGenerator, atomic_write
 
 FORMATS = ("csv", "json", "jsonl", "npy")
 # samples generated and written at a time; memory use does not grow with -n
-CHUNK = 65_536
+CHUNK = 16_384
 
 
 @dataclass
@@ -35,13 +37,20 @@ def sample_chunks(
     device: torch.device | str = "cpu",
     chunk: int = CHUNK,
 ) -> Iterator[torch.Tensor]:
-    """Yield exactly ``n`` generated samples, ``chunk`` at a time, from seeded normal noise."""
+    """Yield exactly ``n`` generated samples, ``chunk`` at a time, from seeded normal noise.
+
+    Noise is always drawn in whole chunks, because torch.randn's output for a given
+    seed depends on the size requested. So the first k samples are the same for
+    every ``n >= k``.
+    """
     noise = torch.Generator().manual_seed(seed)
+    # generators that draw noise inside (a Gumbel-softmax head) use the global generator
+    torch.manual_seed(seed)
     remaining = n
     with torch.no_grad():
         while remaining > 0:
             size = min(chunk, remaining)
-            z = torch.randn(size, loaded.latent_size, generator=noise).to(device)
+            z = torch.randn(chunk, loaded.latent_size, generator=noise)[:size].to(device)
             yield loaded.module(z).float().cpu()
             remaining -= size
 
@@ -61,7 +70,13 @@ def columns_for(pattern: Pattern | None, width: int, raw: bool) -> Columns:
 
 
 class Writer:
-    """Streams row chunks in one format to a binary stream."""
+    """Streams row chunks in one format to a binary stream.
+
+    Text formats print each float with ``%.7g`` (float32 carries about 7 significant
+    digits) through one ``%`` template per chunk, which formats the whole chunk in C
+    instead of one Python call per value. JSON gets null for an invalid integer and
+    falls back to ``json.dumps`` for a chunk that contains NaN or infinity.
+    """
 
     def __init__(self, stream: IO[bytes], fmt: str, columns: Columns, total: int) -> None:
         self.stream = stream
@@ -69,6 +84,8 @@ class Writer:
         self.columns = columns
         self.total = total
         self.first = True
+        # text of each cell of a JSON record, with a %-placeholder for its value
+        self.json_fields = [json.dumps(name).replace("%", "%%") + ": %s" for name in columns.names]
 
     def begin(self) -> None:
         if self.fmt == "csv":
@@ -89,45 +106,105 @@ class Writer:
             dtype = np.int64 if self.columns.integer else np.float32
             self.stream.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
             return
+        if len(block) == 0:
+            return
         if self.fmt == "csv":
             self.stream.write(self._csv(block).encode())
             return
-        records = self._records(block)
         if self.fmt == "jsonl":
-            self.stream.write("".join(line + "\n" for line in records).encode())
+            self.stream.write(self._json_lines(block, "\n").encode())
             return
-        text = ",\n".join(records)
-        if text:
-            self.stream.write((("\n" if self.first else ",\n") + text).encode())
-            self.first = False
+        text = self._json_lines(block, ",\n")
+        self.stream.write((("\n" if self.first else ",\n") + text[: -len(",\n")]).encode())
+        self.first = False
 
     def end(self) -> None:
         if self.fmt == "json":
             self.stream.write(b"\n]\n" if not self.first else b"]\n")
 
-    def _cells(self, block: np.ndarray) -> list[list[str]]:
-        if self.columns.integer:
-            invalid = self.columns.invalid_value
-            return [[("invalid" if v == invalid else str(v)) for v in row] for row in block.tolist()]
-        return [[repr(v) for v in row] for row in block.astype(np.float32).tolist()]
-
     def _csv(self, block: np.ndarray) -> str:
-        if len(block) == 0:
-            return ""
         if self.columns.integer:
-            cells = self._cells(block)
+            row = ",".join(["%s"] * block.shape[1]) + "\n"
+            values = self._integer_cells(block, "invalid")
         else:
-            cells = [[f"{v:.7g}" for v in row] for row in block.tolist()]
-        return "".join(",".join(row) + "\n" for row in cells)
+            row = ",".join(["%.7g"] * block.shape[1]) + "\n"
+            values = block.astype(np.float32).ravel().tolist()
+        return (row * len(block)) % tuple(values)
 
-    def _records(self, block: np.ndarray) -> list[str]:
-        names = self.columns.names
-        if self.columns.integer:
-            invalid = self.columns.invalid_value
-            values = [[None if v == invalid else v for v in row] for row in block.tolist()]
-        else:
+    def _integer_cells(self, block: np.ndarray, invalid: str) -> list[str]:
+        """Return each value as text, ``invalid`` for the invalid marker, through a lookup table when the range is small."""
+        values = np.asarray(block, dtype=np.int64)
+        low, high = int(values.min()), int(values.max())
+        marker = self.columns.invalid_value
+        if high - low > 65_536:
+            return [invalid if v == marker else str(v) for v in values.ravel().tolist()]
+        table = np.array([str(v) for v in range(low, high + 1)], dtype=object)
+        if marker is not None and low <= marker <= high:
+            table[int(marker) - low] = invalid
+        return table[(values - low).ravel()].tolist()
+
+    def _json_lines(self, block: np.ndarray, end: str) -> str:
+        if not self.columns.integer and not np.isfinite(block).all():
             values = [[float(f"{v:.7g}") for v in row] for row in block.tolist()]
-        return [json.dumps(dict(zip(names, row))) for row in values]
+            records = [json.dumps(dict(zip(self.columns.names, row))) for row in values]
+            return "".join(record + end for record in records)
+        template = "{" + ", ".join(self.json_fields) + "}" + end
+        if self.columns.integer:
+            values = self._integer_cells(block, "null")
+        else:
+            template = template.replace(": %s", ": %.7g")
+            values = block.astype(np.float32).ravel().tolist()
+        return (template * len(block)) % tuple(values)
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+def prefetched(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Yield the items of ``chunks``, computed in a background thread up to ``depth`` items ahead.
+
+    torch and numpy release the GIL inside their kernels, so the next chunk is
+    generated while the calling thread formats and writes the current one. Closing
+    this iterator early (a closed pipe, Ctrl-C) stops the thread.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                if not put(item):
+                    return
+        except BaseException as error:  # handed to the consuming thread, which raises it
+            put(_Failure(error))
+            return
+        put(done)
+
+    thread = threading.Thread(target=produce, name="ganpat-generate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is done:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_samples(
@@ -147,8 +224,9 @@ def write_samples(
     def stream_to(stream: IO[bytes]) -> None:
         writer = Writer(stream, fmt, columns, n)
         writer.begin()
-        for samples in sample_chunks(loaded, n, seed, device):
-            writer.write(rows(samples, pattern, raw))
+        chunks = (rows(samples, pattern, raw) for samples in sample_chunks(loaded, n, seed, device))
+        for block in prefetched(chunks):
+            writer.write(block)
         writer.end()
 
     if output == "-":

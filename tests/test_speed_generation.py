@@ -1,0 +1,134 @@
+"""Streaming generation: exact row counts across chunk boundaries, fast text formats, pipes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import ganpat_executable, invoke, subprocess_env
+from ganpat.generation import CHUNK, Columns, Writer, prefetched
+
+ACROSS_CHUNKS = CHUNK + 3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "npy"])
+def test_count_across_chunk_boundary(curve_model, tmp_path, fmt):
+    output = tmp_path / f"samples.{fmt}"
+    result = invoke("generate", curve_model, "-n", str(ACROSS_CHUNKS), "-o", output)
+    assert result.exit_code == 0, result.output
+    if fmt == "npy":
+        assert np.load(output).shape == (ACROSS_CHUNKS, 2)
+    elif fmt == "csv":
+        rows = list(csv.reader(output.open()))
+        assert rows[0] == ["x", "y"]
+        assert len(rows) == ACROSS_CHUNKS + 1
+    elif fmt == "jsonl":
+        lines = output.read_text().splitlines()
+        assert len(lines) == ACROSS_CHUNKS
+        assert set(json.loads(lines[-1])) == {"x", "y"}
+    else:
+        assert len(json.loads(output.read_text())) == ACROSS_CHUNKS
+
+
+def test_text_formats_agree_with_npy(curve_model, tmp_path):
+    paths = {fmt: tmp_path / f"s.{fmt}" for fmt in ("npy", "csv", "jsonl", "json")}
+    for path in paths.values():
+        assert invoke("generate", curve_model, "-n", "300", "--seed", "4", "-o", path).exit_code == 0
+    expected = np.load(paths["npy"])
+    from_csv = np.loadtxt(paths["csv"], delimiter=",", skiprows=1)
+    from_jsonl = np.array([[row["x"], row["y"]] for row in map(json.loads, paths["jsonl"].read_text().splitlines())])
+    from_json = np.array([[row["x"], row["y"]] for row in json.loads(paths["json"].read_text())])
+    for parsed in (from_csv, from_jsonl, from_json):
+        np.testing.assert_allclose(parsed, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_first_rows_do_not_depend_on_count(curve_model, tmp_path):
+    short, long = tmp_path / "short.npy", tmp_path / "long.npy"
+    assert invoke("generate", curve_model, "-n", "10", "-o", short).exit_code == 0
+    assert invoke("generate", curve_model, "-n", str(ACROSS_CHUNKS), "-o", long).exit_code == 0
+    np.testing.assert_allclose(np.load(short), np.load(long)[:10], rtol=1e-4, atol=1e-4)
+
+
+def write_block(fmt: str, columns: Columns, block: np.ndarray) -> str:
+    stream = io.BytesIO()
+    writer = Writer(stream, fmt, columns, len(block))
+    writer.begin()
+    writer.write(block)
+    writer.end()
+    return stream.getvalue().decode()
+
+
+def test_writer_marks_invalid_integers():
+    columns = Columns(["value"], invalid_value=-1, integer=True)
+    block = np.array([[5], [-1], [95]])
+    assert write_block("csv", columns, block) == "value\n5\ninvalid\n95\n"
+    assert [json.loads(line) for line in write_block("jsonl", columns, block).splitlines()] == [
+        {"value": 5}, {"value": None}, {"value": 95},
+    ]  # fmt: skip
+    assert json.loads(write_block("json", columns, block)) == [{"value": 5}, {"value": None}, {"value": 95}]
+
+
+def test_writer_keeps_nonfinite_floats():
+    columns = Columns(["x", "y"], invalid_value=None, integer=False)
+    block = np.array([[1.5, np.nan], [np.inf, -2.0]], dtype=np.float32)
+    assert write_block("csv", columns, block) == "x,y\n1.5,nan\ninf,-2\n"
+    records = [json.loads(line) for line in write_block("jsonl", columns, block).splitlines()]
+    assert records[0]["x"] == 1.5
+    assert np.isnan(records[0]["y"])
+    assert records[1]["x"] == float("inf")
+
+
+def test_writer_escapes_column_names():
+    columns = Columns(['a"b', "100%"], invalid_value=None, integer=False)
+    text = write_block("jsonl", columns, np.array([[1.0, 2.0]], dtype=np.float32))
+    assert json.loads(text) == {'a"b': 1.0, "100%": 2.0}
+
+
+def test_prefetched_raises_producer_error():
+    def chunks():
+        yield np.zeros(1)
+        raise ValueError("broken chunk")
+
+    consumed = []
+    with pytest.raises(ValueError, match="broken chunk"):
+        for item in prefetched(chunks()):
+            consumed.append(item)
+    assert len(consumed) == 1
+
+
+def test_prefetched_stops_thread_when_closed():
+    produced = []
+
+    def chunks():
+        for index in range(1000):
+            produced.append(index)
+            yield np.full(1, index)
+
+    before = threading.active_count()
+    iterator = prefetched(chunks(), depth=2)
+    assert int(next(iterator)[0]) == 0
+    iterator.close()
+    assert threading.active_count() == before
+    assert len(produced) < 10
+
+
+def test_stdout_stops_cleanly_on_closed_pipe(curve_model, tmp_path):
+    process = subprocess.Popen(
+        [ganpat_executable(), "generate", str(curve_model), "-n", "10000000"],
+        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    header = process.stdout.readline()
+    first = process.stdout.readline()
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert header == b"x,y\n"
+    assert first.count(b",") == 1
+    assert process.returncode == 0
+    assert b"Traceback" not in stderr

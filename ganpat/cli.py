@@ -344,11 +344,18 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
     else:
         from rich.table import Table
 
-        table = Table(title=f"{model} on {found.name} (n = {count}, seed {seed})")
+        click.echo(f"{model}: pattern {found.name}, {count} samples, noise seed {seed}")
+        table = Table()
         table.add_column("metric")
         table.add_column("value", justify="right")
-        for name, value in evaluation.metrics.items():
-            table.add_row(name, f"{value:.4f}" if not float(value).is_integer() else f"{int(value)}")
+        metrics = evaluation.metrics
+        for name, value in metrics.items():
+            if name == "modes_total":
+                continue
+            if name == "modes_covered" and "modes_total" in metrics:
+                table.add_row(name, f"{int(value)}/{int(metrics['modes_total'])}")
+            else:
+                table.add_row(name, f"{value:.4f}")
         _console().print(table)
         verdict = "met" if evaluation.target_met else "NOT met"
         click.echo(f"target ({'; '.join(evaluation.target)}): {verdict}")

@@ -59,5 +59,5 @@ class DensityPlotter(Plotter):
         if data.epoch is not None:
             title += f", epoch {data.epoch}"
         figure.suptitle(title)
-        axes.set_title("   ".join(f"{name} {value:.3f}" for name, value in data.metrics.items()), fontsize="small")
+        axes.set_title("   ".join(f"{name} {value:.3g}" for name, value in data.metrics.items()), fontsize="small")
         figure.legend(loc="outside lower center")

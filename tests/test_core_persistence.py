@@ -60,7 +60,7 @@ def test_onehot_metadata_records_parameter(ganpat_cli, onehot_model):
     metadata = json.loads(ganpat_cli("info", onehot_model, "--json").stdout)
     assert metadata["pattern"] == "onehot-multiples-of-5"
     assert metadata["pattern_params"] == {"n": 5}
-    assert metadata["latent_size"] == 100
+    assert metadata["latent_size"] == metadata["recipe"]["arch_options"]["latent_size"]
 
 
 def test_info_table_names_fields(ganpat_cli, curve_model):

@@ -136,6 +136,7 @@ class Trainer:
         if pattern.training_set_size is not None:
             self.data = self._real_samples(pattern.training_set_size).to(self.device)
         self.batch_size = recipe.batch_size
+        self.fresh_data = recipe.fresh_data or self.data is None
         if self.data is not None and self.batch_size > len(self.data):
             self.batch_size = len(self.data)
         if self.batch_size < recipe.pack:
@@ -374,13 +375,14 @@ class Trainer:
         self._set_lr(self.epoch)
         d_sum = torch.zeros((), device=self.device)
         g_sum = torch.zeros((), device=self.device)
-        if self.data is not None:
+        if not self.fresh_data:
+            assert self.data is not None
             order = torch.randperm(len(self.data), generator=self.data_generator).to(self.device)
         for index in range(self.steps_per_epoch):
-            if self.data is not None:
-                real = self.data[order[index * self.batch_size : (index + 1) * self.batch_size]]
-            else:
+            if self.fresh_data:
                 real = self._real_samples(self.batch_size).to(self.device)
+            else:
+                real = self.data[order[index * self.batch_size : (index + 1) * self.batch_size]]
             d_loss, g_loss = self._train_step(real)
             d_sum += d_loss
             g_sum += g_loss

@@ -232,7 +232,7 @@ class MultiSeedTrainer:
         return d_loss, g_loss.detach()
 
     def _real_batches(self) -> Any:
-        if self.data is not None:
+        if self.data is not None and not self.members[0].fresh_data:
             orders = torch.stack([
                 torch.randperm(self.data.shape[1], generator=self.members[i].data_generator) for i in self.active
             ]).to(self.device)  # fmt: skip

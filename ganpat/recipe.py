@@ -53,6 +53,8 @@ class Recipe:
     target_hold: int = 0
     # standardise the data per feature inside the networks
     standardize: bool = False
+    # draw fresh real samples at every step even when the pattern has a fixed training set
+    fresh_data: bool = False
 
     def replace(self, **changes: Any) -> Recipe:
         """Return a copy with some fields changed."""

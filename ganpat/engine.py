@@ -326,7 +326,8 @@ class Trainer:
             self.best_epoch = self.epoch
             self.last_improvement = self.epoch
             self.best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
-        self.target_streak = self.target_streak + 1 if met else 0
+        stop_met = met and self.pattern.target_met(metrics, self.recipe.stop_thresholds)
+        self.target_streak = self.target_streak + 1 if stop_met else 0
         return record
 
     # the loop

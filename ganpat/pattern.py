@@ -37,6 +37,14 @@ class Condition:
             return False
         return True
 
+    def tightened(self, threshold: float | None) -> Condition:
+        """Return this condition with ``threshold`` as its bound, or itself when ``threshold`` is None."""
+        if threshold is None:
+            return self
+        if self.minimum is not None:
+            return Condition(self.metric, minimum=max(self.minimum, threshold), maximum=self.maximum)
+        return Condition(self.metric, maximum=min(self.maximum, threshold) if self.maximum is not None else threshold)
+
     def __str__(self) -> str:
         parts = []
         if self.minimum is not None:
@@ -90,8 +98,10 @@ class Pattern:
         """Return one quality number, higher is better, used for early stopping."""
         raise NotImplementedError
 
-    def target_met(self, metrics: Mapping[str, float]) -> bool:
-        return bool(self.target) and all(c.is_met(metrics) for c in self.target)
+    def target_met(self, metrics: Mapping[str, float], tighter: Mapping[str, float] | None = None) -> bool:
+        """Return whether every target condition holds, with ``tighter`` thresholds replacing some bounds."""
+        conditions = [c.tightened(tighter.get(c.metric)) if tighter else c for c in self.target]
+        return bool(conditions) and all(c.is_met(metrics) for c in conditions)
 
     def plot_limits(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """Return ``((xmin, xmax), (ymin, ymax))`` for 2-D plots, or None."""

@@ -51,6 +51,9 @@ class Recipe:
     check_every: int = 1
     # consecutive checks meeting the pattern's target that end training; 0 never stops early on it
     target_hold: int = 0
+    # tighter thresholds, by metric name, that checks must also meet before training stops early,
+    # so that the saved generator meets the target on other noise too; the direction comes from the target
+    stop_thresholds: Mapping[str, float] = field(default_factory=dict)
     # standardise the data per feature inside the networks
     standardize: bool = False
     # draw fresh real samples at every step even when the pattern has a fixed training set
@@ -64,6 +67,7 @@ class Recipe:
         """Return the recipe as JSON-ready data."""
         data = dataclasses.asdict(self)
         data["arch_options"] = dict(self.arch_options)
+        data["stop_thresholds"] = dict(self.stop_thresholds)
         data["betas"] = list(self.betas)
         return data
 

@@ -58,7 +58,7 @@ class Mlp(Architecture):
 
     name = "ganpat-mlp"
     description = (
-        "configurable MLPs (options g_hidden, d_hidden, activation, head linear|softmax|gumbel, "
+        "configurable MLPs (options g_hidden, d_hidden, g_activation, d_activation, head linear|softmax|gumbel, "
         "temperature, latent_size, latent normal|uniform, dropout, spectral_norm)"
     )
 

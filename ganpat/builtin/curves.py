@@ -26,20 +26,30 @@ BOOK_RECIPE = Recipe(
 DEFAULT_RECIPE = Recipe(
     name="default",
     architecture="ganpat-mlp",
-    arch_options={"g_hidden": [64, 64], "d_hidden": [128, 128], "latent_size": 2},
+    arch_options={
+        "latent_size": 2,
+        "latent": "uniform",
+        "g_hidden": [64, 64],
+        "d_hidden": [64, 64],
+        "g_activation": "silu",
+        "d_activation": "leaky_relu",
+    },
     loss="bce",
-    batch_size=256,
-    lr_g=1e-3,
-    lr_d=1e-3,
+    batch_size=128,
+    lr_g=3e-3,
+    lr_d=3e-3,
     betas=(0.5, 0.999),
     ema_decay=0.995,
     lr_schedule="cosine",
     lr_final_fraction=0.05,
-    epochs=300,
-    patience=150,
-    check_every=5,
-    target_hold=3,
+    # 16 steps an epoch, so 500 epochs are 8000 steps and a check comes every 256 steps
+    epochs=500,
+    patience=500,
+    check_every=16,
+    target_hold=2,
     standardize=True,
+    fresh_data=True,
+    stop_thresholds={"in_range": 0.995, "x_coverage_w1": 0.008},
 )
 
 TARGET = (

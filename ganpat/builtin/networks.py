@@ -137,7 +137,7 @@ def mlp_generator(spec: ModelSpec, latent_size: int) -> nn.Module:
         raise ValueError(f"unknown latent distribution {latent!r}; use normal or uniform")
     width = latent_size
     for hidden in options.get("g_hidden", [64, 64]):
-        layers += [nn.Linear(width, hidden), activation(options.get("activation", "leaky_relu"))]
+        layers += [nn.Linear(width, hidden), activation(options.get("g_activation", "leaky_relu"))]
         width = hidden
     layers.append(nn.Linear(width, spec.sample_dim))
     head = options.get("head", "linear")
@@ -163,7 +163,7 @@ def mlp_discriminator(spec: ModelSpec) -> nn.Module:
     width = spec.sample_dim * spec.pack
     dropout = float(options.get("dropout", 0.0))
     for hidden in options.get("d_hidden", [128, 128]):
-        layers += [linear(width, hidden, options), activation(options.get("activation", "leaky_relu"))]
+        layers += [linear(width, hidden, options), activation(options.get("d_activation", "leaky_relu"))]
         if dropout > 0:
             layers.append(UniformDropout(dropout))
         width = hidden

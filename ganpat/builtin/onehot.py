@@ -30,19 +30,23 @@ BOOK_RECIPE = Recipe(
 DEFAULT_RECIPE = Recipe(
     name="default",
     architecture="ganpat-mlp",
-    arch_options={"g_hidden": [], "latent_size": 16, "head": "gumbel", "temperature": 3.0, "d_hidden": [128]},
+    arch_options={"latent_size": 16, "g_hidden": [], "head": "gumbel", "temperature": 3.0, "d_hidden": [128]},
     loss="bce",
-    batch_size=64,
+    batch_size=256,
     lr_g=3e-3,
     lr_d=3e-3,
     betas=(0.9, 0.999),
     pack=4,
-    ema_decay=0.99,
+    ema_decay=0.998,
+    lr_schedule="cosine",
+    lr_final_fraction=0.1,
+    # 50 steps an epoch: a budget of 3000 steps with a check every 250
     steps_per_epoch=50,
-    epochs=200,
-    patience=40,
-    check_every=1,
-    target_hold=3,
+    epochs=60,
+    patience=10,
+    check_every=5,
+    target_hold=2,
+    stop_thresholds={"tv_uniform": 0.025},
 )
 
 
@@ -61,8 +65,13 @@ class MultiplesPattern(Pattern):
         self.valid_values = list(range(0, WIDTH, n))
         self.description = f"multiples of {n} in 0..99 ({len(self.valid_values)} values), one-hot encoded"
         self.params = {"n": n}
-        self.recipes = recipes or {"default": DEFAULT_RECIPE, "book": BOOK_RECIPE}
         loose = len(self.valid_values) > 40
+        if recipes is None:
+            default = DEFAULT_RECIPE
+            if loose:
+                default = default.replace(stop_thresholds={"tv_uniform": 0.07})
+            recipes = {"default": default, "book": BOOK_RECIPE}
+        self.recipes = recipes
         self.target = (
             Condition("valid", minimum=0.99 if loose else 0.999),
             Condition("modes_covered", minimum=float(len(self.valid_values))),

@@ -93,11 +93,12 @@ def main() -> None:
         for mode, values in runs.items()
     }
     (base_wall, base_cpu), (snap_wall, snap_cpu) = medians["baseline"], medians["snapshots"]
+    run = " ".join([args.pattern, *options])
     print()
     print("| run | median wall time | wall ratio | median CPU time | CPU ratio |")
     print("|---|---|---|---|---|")
-    print(f"| `ganpat train {args.pattern}` (baseline) | {base_wall:.2f} s | 1.00 | {base_cpu:.2f} s | 1.00 |")
-    print(f"| `ganpat train {args.pattern} --snapshots {args.every}` | {snap_wall:.2f} s | {snap_wall / base_wall:.2f} "
+    print(f"| `ganpat train {run}` (baseline) | {base_wall:.2f} s | 1.00 | {base_cpu:.2f} s | 1.00 |")
+    print(f"| `ganpat train {run} --snapshots {args.every}` | {snap_wall:.2f} s | {snap_wall / base_wall:.2f} "
           f"| {snap_cpu:.2f} s | {snap_cpu / base_cpu:.2f} |")  # fmt: skip
     print(f"\nextra CPU time: {snap_cpu - base_cpu:.2f} s for {frames} frames and the GIF, matplotlib import included")
 

@@ -152,8 +152,9 @@ class MultiSeedTrainer:
         self.ema: Stack | None = None
         if first.ema is not None:
             self.ema = Stack([m.ema for m in self.members if m.ema is not None], recipe, 0.0, with_grad=False)
+        # a fixed training set per seed, or None when every step draws fresh real samples
         self.data: torch.Tensor | None = None
-        if first.data is not None:
+        if not first.fresh_data:
             self.data = torch.stack([m.data for m in self.members if m.data is not None])
         # positions in self.members of the seeds still training, in stack order
         self.active = list(range(len(self.members)))

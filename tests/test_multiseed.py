@@ -52,7 +52,16 @@ def test_stacked_weights_start_as_single_seeds():
             assert torch.equal(multi.generator.params[name][row], parameter), name
         for name, parameter in single.discriminator.named_parameters():
             assert torch.equal(multi.discriminator.params[name][row], parameter), name
-    assert torch.equal(multi.data[1], singles[1].data)
+    assert multi.data is None, "the default curve recipe draws fresh samples every step"
+
+
+def test_book_recipe_stacks_training_sets():
+    pattern = plugins.registry().pattern("exponential")
+    recipe = pattern.recipes["book"]
+    architecture = plugins.registry().architecture(recipe.architecture)
+    multi = MultiSeedTrainer(pattern, architecture, recipe, [4, 9])
+    single = Trainer(pattern, architecture, recipe, seed=9)
+    assert torch.equal(multi.data[1], single.data)
 
 
 def test_batched_steps_match_single_seeds():
@@ -113,17 +122,19 @@ def test_book_recipe_with_dropout_trains():
 
 
 def test_stopped_seed_leaves_stack():
-    multi, _ = build("exponential", [0, 1, 2], epochs=1)
+    pattern = plugins.registry().pattern("exponential")
+    recipe = pattern.recipes["book"].replace(epochs=1)
+    multi = MultiSeedTrainer(pattern, plugins.registry().architecture(recipe.architecture), recipe, [0, 1, 2])
     multi.run()
-    old_weight = multi.generator.params["0.weight"].detach().clone()
-    first = next(iter(multi.generator.params.values()))
+    name, first = next(iter(multi.generator.params.items()))
+    old_weight = first.detach().clone()
     old_moment = multi.generator.optimizer.state[first]["exp_avg"].clone()
     multi._keep([0, 2])
     assert multi.active == [0, 2]
-    remaining = multi.generator.params["0.weight"]
+    remaining = multi.generator.params[name]
     assert remaining.shape[0] == 2
     assert torch.equal(remaining[1], old_weight[2])
-    moment = multi.generator.optimizer.state[next(iter(multi.generator.params.values()))]["exp_avg"]
+    moment = multi.generator.optimizer.state[remaining]["exp_avg"]
     assert torch.equal(moment[1], old_moment[2])
     assert multi.data.shape[0] == 2
 

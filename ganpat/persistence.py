@@ -50,7 +50,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp"
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         # mkstemp creates the file as 0600; give it the mode a plain open() would
-        os.chmod(temporary, _mode_for(path))
+        os.chmod(temporary, file_mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -58,7 +58,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp"
         raise
 
 
-def _mode_for(path: Path) -> int:
+def file_mode_for(path: Path) -> int:
     """Return the permission bits of the existing ``path``, else 0666 less the process umask."""
     try:
         return path.stat().st_mode & 0o777

@@ -19,7 +19,7 @@ from ganpat import __version__, plugins
 from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import UsageProblem
 from ganpat.pattern import Pattern
-from ganpat.persistence import atomic_write, checkpoint_path, load_checkpoint, save_checkpoint, save_torchscript
+from ganpat.persistence import checkpoint_path, file_mode_for, load_checkpoint, save_checkpoint, save_torchscript
 from ganpat.recipe import Recipe
 
 # seconds between checkpoint writes during training
@@ -103,6 +103,7 @@ class TrainingLog:
 
     def commit(self) -> None:
         self.file.close()
+        os.chmod(self.temporary, file_mode_for(self.path))
         os.replace(self.temporary, self.path)
 
     def discard(self) -> None:

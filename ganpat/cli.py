@@ -196,6 +196,8 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
 
     request = TrainRequest(pattern, out, recipe, arch, epochs, batch_size, lr, patience, seed, device, resume)
     if seeds is not None or save_all:
+        if snapshot_every is not None:
+            raise click.UsageError("--snapshots works with one --seed, not with --seeds; train that seed alone")
         _train_seeds(request, seeds, save_all)
         return
     console = _console(stderr=True)
@@ -274,15 +276,9 @@ def _warn_batch_clamp(request: Any) -> None:
 
 
 def _metrics_line(metrics: dict[str, float]) -> str:
-    parts = []
-    for name, value in metrics.items():
-        if name == "modes_total":
-            continue
-        if name in ("modes_covered", "modes_captured") and "modes_total" in metrics:
-            parts.append(f"{name} {int(value)}/{int(metrics['modes_total'])}")
-        else:
-            parts.append(f"{name} {value:.4f}")
-    return "  ".join(parts)
+    from ganpat.progress import format_metrics
+
+    return format_metrics(metrics, digits=4)
 
 
 # using a saved generator

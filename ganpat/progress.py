@@ -56,7 +56,7 @@ class TrainingProgress:
         self.progress.stop()
 
 
-def format_metrics(metrics: dict[str, float]) -> str:
+def format_metrics(metrics: dict[str, float], digits: int = 3) -> str:
     """Format metrics compactly, such as ``valid 1.000 modes_covered 20/20 tv_uniform 0.021``."""
     parts = []
     for name, value in metrics.items():
@@ -65,5 +65,5 @@ def format_metrics(metrics: dict[str, float]) -> str:
         if name == "modes_covered" and "modes_total" in metrics:
             parts.append(f"{name} {int(value)}/{int(metrics['modes_total'])}")
         else:
-            parts.append(f"{name} {value:.3f}")
+            parts.append(f"{name} {value:.{digits}f}")
     return " ".join(parts)

@@ -112,17 +112,17 @@ def train_in_process(out: Path, pattern: str, *options: str) -> dict:
 
 @pytest.fixture(scope="session")
 def curve_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generator for `exponential`, trained for 5 epochs with seed 1."""
+    """A generator for `exponential`, trained for 32 epochs (two quality checks) with seed 1."""
     out = tmp_path_factory.mktemp("curve") / "exponential.pt"
-    train_in_process(out, "exponential", "--epochs", "5", "--seed", "1")
+    train_in_process(out, "exponential", "--epochs", "32", "--seed", "1")
     return out
 
 
 @pytest.fixture(scope="session")
 def onehot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generator for `onehot-multiples-of-5`, trained for 4 epochs with seed 1."""
+    """A generator for `onehot-multiples-of-5`, trained for 10 epochs (two quality checks) with seed 1."""
     out = tmp_path_factory.mktemp("onehot") / "onehot-multiples-of-5.pt"
-    train_in_process(out, "onehot-multiples-of-5", "--epochs", "4", "--seed", "1")
+    train_in_process(out, "onehot-multiples-of-5", "--epochs", "10", "--seed", "1")
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ganpat import hookimpl
@@ -70,6 +71,12 @@ class MultiplesPattern(Pattern):
             default = DEFAULT_RECIPE
             if loose:
                 default = default.replace(stop_thresholds={"tv_uniform": 0.07, "valid": 0.995})
+            else:
+                # a perfect sampler's tv_uniform on 10,000 draws is about sqrt(K / (2 pi n));
+                # stopping 0.008 above that leaves room for another noise draw to stay under 0.03
+                floor = math.sqrt(len(self.valid_values) / (2 * math.pi * 10_000))
+                stop = {"tv_uniform": min(0.025, floor + 0.008), "valid": 0.9995}
+                default = default.replace(stop_thresholds=stop)
             temperature = _temperature(len(self.valid_values))
             if temperature != default.arch_options["temperature"]:
                 default = default.replace(arch_options={**default.arch_options, "temperature": temperature})

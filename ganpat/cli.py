@@ -56,6 +56,11 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr)
 
 
+def _plugin_label(plugin: str) -> str:
+    """Return ``ganpat`` for the built-in plugins, whose module names are long, and the name otherwise."""
+    return "ganpat" if plugin.startswith("ganpat.builtin.") else plugin
+
+
 def _registry() -> Any:
     from ganpat import plugins
 
@@ -113,7 +118,7 @@ def list_patterns(as_json: bool) -> None:
         if "parameter" in row:
             name += f"\n({row['parameter']} = {row['values'][0]}..{row['values'][1]})"
         shape = "(" + ", ".join(str(d) for d in row["sample_shape"]) + ",)"
-        table.add_row(name, row["description"], shape, row["default_architecture"], row["plugin"])
+        table.add_row(name, row["description"], shape, row["default_architecture"], _plugin_label(row["plugin"]))
     _console().print(table)
 
 
@@ -135,7 +140,7 @@ def list_architectures(as_json: bool) -> None:
     for column in ("name", "description", "plugin"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["description"], row["plugin"])
+        table.add_row(row["name"], row["description"], _plugin_label(row["plugin"]))
     _console().print(table)
 
 
@@ -157,7 +162,7 @@ def list_plotters(as_json: bool) -> None:
     for column in ("name", "description", "draws", "plugin"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["description"], row["source"], row["plugin"])
+        table.add_row(row["name"], row["description"], row["source"], _plugin_label(row["plugin"]))
     _console().print(table)
 
 

@@ -26,6 +26,8 @@ BOOK_RECIPE = Recipe(
     steps_per_epoch=1,
     epochs=10_000,
     patience=800,
+    # a quality check costs as much as dozens of these 10-sample steps
+    check_every=20,
 )
 
 DEFAULT_RECIPE = Recipe(

@@ -204,7 +204,7 @@ def _integer_caption(metrics: Mapping[str, float], undecodable: int, total: int)
     known = ("valid", "modes_covered", "modes_total", "tv_uniform")
     if all(name in metrics for name in known):
         caption = (
-            f"valid {metrics['valid']:.1%}   modes covered {int(metrics['modes_covered'])}/{int(metrics['modes_total'])}"
+            f"valid {metrics['valid']:.2%}   modes covered {int(metrics['modes_covered'])}/{int(metrics['modes_total'])}"
             f"   total-variation distance to uniform {metrics['tv_uniform']:.3f}"
         )
     else:

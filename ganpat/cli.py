@@ -111,7 +111,8 @@ def list_patterns(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title="ganpat patterns")
-    for column in ("name", "description", "sample shape", "default architecture", "plugin"):
+    table.add_column("name", no_wrap=True)
+    for column in ("description", "sample shape", "default architecture", "plugin"):
         table.add_column(column)
     for row in rows:
         name = row["name"]

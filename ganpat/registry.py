@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ganpat.architecture import Architecture
 from ganpat.errors import PluginError, UsageProblem
@@ -109,24 +109,10 @@ class Registry:
         return None
 
     def add_architecture(self, item: Architecture, plugin: str) -> None:
-        if not isinstance(item, Architecture):
-            raise PluginError(f"plugin {plugin} registered {item!r}, which is not an Architecture")
-        name = _check_name("architecture", item.name, plugin)
-        _check_description("architecture", name, item, plugin)
-        if name in self.architectures:
-            owner = self.architectures[name].plugin
-            raise DuplicateNameError("architecture", name, owner, plugin)
-        self.architectures[name] = Entry(item, plugin)
+        _add_named(self.architectures, "architecture", Architecture, item, plugin)
 
     def add_plotter(self, item: Plotter, plugin: str) -> None:
-        if not isinstance(item, Plotter):
-            raise PluginError(f"plugin {plugin} registered {item!r}, which is not a Plotter")
-        name = _check_name("plotter", item.name, plugin)
-        _check_description("plotter", name, item, plugin)
-        if name in self.plotters:
-            owner = self.plotters[name].plugin
-            raise DuplicateNameError("plotter", name, owner, plugin)
-        self.plotters[name] = Entry(item, plugin)
+        _add_named(self.plotters, "plotter", Plotter, item, plugin)
 
     # look-ups, used by the commands
 
@@ -170,6 +156,17 @@ class Registry:
         for entry in self.families.values():
             owned.setdefault(entry.plugin, []).append(entry.item.display_name)
         return owned
+
+
+def _add_named(table: dict[str, Entry[Any]], kind: str, base: type, item: Any, plugin: str) -> None:
+    """Validate an architecture or plotter and store it in ``table`` under its name."""
+    if not isinstance(item, base):
+        raise PluginError(f"plugin {plugin} registered {item!r}, which is not a {base.__name__}")
+    name = _check_name(kind, item.name, plugin)
+    _check_description(kind, name, item, plugin)
+    if name in table:
+        raise DuplicateNameError(kind, name, table[name].plugin, plugin)
+    table[name] = Entry(item, plugin)
 
 
 def _unknown(kind: str, name: str, choices: list[str], command: str) -> str:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganpat.architecture import Architecture, ModelSpec
-from ganpat.errors import TrainingDiverged, UsageProblem
+from ganpat.errors import InvalidSamples, TrainingDiverged, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.recipe import Recipe
 
@@ -180,7 +180,7 @@ class Trainer:
         samples = self.pattern.sample(n, self.data_generator)
         expected = (n, *self.pattern.sample_shape)
         if tuple(samples.shape) != expected:
-            raise UsageProblem(
+            raise InvalidSamples(
                 f"pattern {self.pattern.name} returned real samples of shape {tuple(samples.shape)}, "
                 f"expected {expected}"
             )

@@ -19,6 +19,10 @@ class PluginError(GanpatError):
     """A plugin registered something invalid or clashing."""
 
 
+class InvalidSamples(PluginError):
+    """A pattern's sampler returned samples of the wrong shape."""
+
+
 class TrainingDiverged(GanpatError):
     """A loss became NaN or infinite during training."""
 

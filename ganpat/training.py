@@ -17,7 +17,7 @@ import torch
 
 from ganpat import __version__, plugins
 from ganpat.engine import CheckRecord, Trainer, TrainResult
-from ganpat.errors import UsageProblem
+from ganpat.errors import InvalidSamples, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.persistence import checkpoint_path, file_mode_for, load_checkpoint, save_checkpoint, save_torchscript
 from ganpat.recipe import Recipe
@@ -153,6 +153,8 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
         trainer = Trainer(pattern, architecture, recipe, seed=request.seed, device=device)
     except (ValueError, TypeError) as error:
         raise UsageProblem(f"cannot build {recipe.architecture} for {pattern.name}: {error}") from None
+    except InvalidSamples as error:
+        raise InvalidSamples(f"plugin {registry.pattern_plugin(pattern.name)}: {error}") from None
     ckpt_path = checkpoint_path(out)
     if request.resume:
         _resume(trainer, ckpt_path, identity)

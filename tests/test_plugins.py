@@ -206,7 +206,8 @@ def test_wrong_sample_shape_rejected_when_training(use_plugins, tmp_path):
 
     result = invoke("train", "test-flat", "--out", tmp_path / "flat.pt", "--quiet", "--device", "cpu")
 
-    stderr = assert_clean_error(result, 2)
+    stderr = assert_clean_error(result, 1)
+    assert "plugin test-bad" in stderr
     assert "test-flat" in stderr
     assert "(64, 3)" in stderr
     assert "(64, 2)" in stderr

@@ -149,12 +149,13 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     }
 
     # build the trainer, restoring its state when resuming
+    plugin = registry.pattern_plugin(pattern.name)
     try:
         trainer = Trainer(pattern, architecture, recipe, seed=request.seed, device=device)
     except (ValueError, TypeError) as error:
         raise UsageProblem(f"cannot build {recipe.architecture} for {pattern.name}: {error}") from None
     except InvalidSamples as error:
-        raise InvalidSamples(f"plugin {registry.pattern_plugin(pattern.name)}: {error}") from None
+        raise InvalidSamples(f"plugin {plugin}: {error}") from None
     ckpt_path = checkpoint_path(out)
     if request.resume:
         _resume(trainer, ckpt_path, identity)
@@ -165,6 +166,9 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     existed = out.exists()
     try:
         result = trainer.run()
+    except InvalidSamples as error:
+        log.discard()
+        raise InvalidSamples(f"plugin {plugin}: {error}") from None
     except BaseException:
         log.discard()
         raise

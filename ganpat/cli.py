@@ -35,6 +35,12 @@ class PositiveFloat(click.ParamType):
         return number
 
 
+# torch seeds are unsigned 64-bit integers
+SEED = click.IntRange(min=0, max=2**64 - 1)
+# evaluate and plot hold every sample in memory (a one-hot sample is 400 bytes), unlike generate
+MAX_MEASURED = 1_000_000
+
+
 class GanpatGroup(click.Group):
     """Turns GanpatError into a one-line message and its exit status."""
 
@@ -176,7 +182,7 @@ def list_plotters(as_json: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Real samples per optimizer step [default: the recipe's].")
 @click.option("--lr", type=PositiveFloat(), help="Adam learning rate of both networks [default: the recipe's].")
 @click.option("--patience", type=click.IntRange(min=1), help="Epochs without a better quality score before stopping [default: the recipe's].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed on the CPU gives identical weights.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed; the same seed on the CPU gives identical weights.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--arch", help="Architecture name (see list-architectures) [default: the recipe's].")
 @click.option("--recipe", default="default", show_default=True, help="Named recipe of the pattern, such as default or book.")
@@ -297,7 +303,7 @@ FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "
 @click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True, help="Number of samples.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "npy"]), help="Output format [default: from the --output suffix, else csv].")
 @click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
 @click.option("--raw", is_flag=True, help="Write the generator's raw output instead of decoded values.")
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -327,8 +333,8 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
-@click.option("-n", "count", type=click.IntRange(min=1), default=10_000, show_default=True, help="Number of samples measured.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), default=10_000, show_default=True, help="Number of samples measured (all are held in memory).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--check", is_flag=True, help="Exit with status 1 when the pattern's target is not met.")
 def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: bool, check: bool) -> None:
@@ -411,8 +417,8 @@ def export(model: Path, output: Path) -> None:
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png].")
 @click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
-@click.option("-n", "count", type=click.IntRange(min=1), help="Generated and real samples drawn [default: the plotter's].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
+@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
 @click.option("--show", is_flag=True, help="Also open the picture in a window (needs a display).")
 def plot(model: Path | None, log_path: Path | None, output: Path | None, plotter: str | None, count: int | None,

@@ -121,6 +121,7 @@ class Trainer:
         self.target_streak = 0
         self.history: list[CheckRecord] = []
         self.elapsed_before = 0.0
+        self._run_started: float | None = None
         self._setup()
 
     # set-up
@@ -335,6 +336,7 @@ class Trainer:
     def run(self) -> TrainResult:
         recipe = self.recipe
         started = time.perf_counter()
+        self._run_started = started
         stop_reason = "epochs"
         interrupted = False
         self._emit("on_start")
@@ -436,7 +438,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "last_improvement": self.last_improvement,
             "target_streak": self.target_streak,
-            "elapsed": self.elapsed_before,
+            "elapsed": self.elapsed_before + (time.perf_counter() - self._run_started if self._run_started else 0.0),
             "history": [record.to_dict() for record in self.history],
             "rng_cpu": torch.get_rng_state(),
             "rng_data": self.data_generator.get_state(),

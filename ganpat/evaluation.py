@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ganpat import plugins
-from ganpat.errors import UsageProblem
+from ganpat.errors import GanpatError, UsageProblem
 from ganpat.generation import sample_chunks
 from ganpat.pattern import Pattern
 from ganpat.persistence import LoadedGenerator, load_generator
@@ -38,9 +38,16 @@ def _check_output_shape(loaded: LoadedGenerator, pattern: Pattern) -> None:
         try:
             probe = loaded.module(torch.zeros(2, loaded.latent_size))
         except Exception as error:
-            raise UsageProblem(
-                f"{loaded.path} does not accept a latent batch of size {loaded.latent_size}: {type(error).__name__}"
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            raise GanpatError(
+                f"{loaded.path} failed on a latent batch of size {loaded.latent_size}: "
+                f"{type(error).__name__}: {first_line}"
             ) from None
+    if not isinstance(probe, torch.Tensor):
+        raise GanpatError(
+            f"{loaded.path} returns {type(probe).__name__}, not a tensor of samples; "
+            "save a generator whose forward returns one tensor"
+        )
     if tuple(probe.shape[1:]) != tuple(pattern.sample_shape):
         raise UsageProblem(
             f"{loaded.path} produces samples of shape {tuple(probe.shape[1:])}, but pattern {pattern.name} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import queue
 import sys
 import threading
@@ -145,7 +146,8 @@ class Writer:
 
     def _json_lines(self, block: np.ndarray, end: str) -> str:
         if not self.columns.integer and not np.isfinite(block).all():
-            values = [[float(f"{v:.7g}") for v in row] for row in block.tolist()]
+            # JSON has no NaN or infinity, so a non-finite value is written as null
+            values = [[float(f"{v:.7g}") if math.isfinite(v) else None for v in row] for row in block.tolist()]
             records = [json.dumps(dict(zip(self.columns.names, row))) for row in values]
             return "".join(record + end for record in records)
         template = "{" + ", ".join(self.json_fields) + "}" + end

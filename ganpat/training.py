@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -87,15 +86,19 @@ def build_recipe(pattern: Pattern, request: TrainRequest) -> Recipe:
 class TrainingLog:
     """Writes one JSON line per quality check to a temporary file that becomes the log at the end."""
 
-    def __init__(self, path: Path, resume: bool) -> None:
+    def __init__(self, path: Path, resume_epoch: int | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(handle)
         self.temporary = Path(temporary)
-        if resume and path.exists():
-            shutil.copyfile(path, self.temporary)
         self.file = open(self.temporary, "a", encoding="utf-8")
+        if resume_epoch is not None and path.exists():
+            # keep the checks up to the checkpoint; later ones belong to epochs that run again
+            with open(path, encoding="utf-8") as earlier:
+                for line in earlier:
+                    if line.strip() and json.loads(line)["epoch"] <= resume_epoch:
+                        self.file.write(line if line.endswith("\n") else line + "\n")
 
     def on_check(self, trainer: Trainer, record: CheckRecord) -> None:
         self.file.write(json.dumps(record.to_dict()) + "\n")
@@ -113,15 +116,15 @@ class TrainingLog:
 
 
 class PeriodicCheckpoint:
-    """Saves the trainer's state at quality checks, at most once per CHECKPOINT_INTERVAL seconds."""
+    """Saves the trainer's state at the first quality check, then at most once per CHECKPOINT_INTERVAL seconds."""
 
     def __init__(self, path: Path, identity: dict[str, Any]) -> None:
         self.path = path
         self.identity = identity
-        self.last = time.monotonic()
+        self.last: float | None = None
 
     def on_check(self, trainer: Trainer, record: CheckRecord) -> None:
-        if time.monotonic() - self.last >= CHECKPOINT_INTERVAL:
+        if self.last is None or time.monotonic() - self.last >= CHECKPOINT_INTERVAL:
             self.save(trainer)
 
     def save(self, trainer: Trainer) -> None:
@@ -160,43 +163,66 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     if request.resume:
         _resume(trainer, ckpt_path, identity)
 
-    log = TrainingLog(log_path_for(out), resume=request.resume)
-    checkpoint = PeriodicCheckpoint(ckpt_path, identity)
-    trainer.callbacks = [log, checkpoint, *(callbacks or [])]
+    # checkpoints during the run go to a side file, so the one beside an existing generator survives a failure
+    log = TrainingLog(log_path_for(out), resume_epoch=trainer.epoch if request.resume else None)
+    partial = ckpt_path.with_name(ckpt_path.name + ".partial")
+    checkpoint = PeriodicCheckpoint(partial, identity)
+    # the checkpoint comes before the log line, so a log line means a checkpoint exists
+    trainer.callbacks = [checkpoint, log, *(callbacks or [])]
     existed = out.exists()
     try:
         result = trainer.run()
-    except InvalidSamples as error:
+    except BaseException as error:
         log.discard()
-        raise InvalidSamples(f"plugin {plugin}: {error}") from None
-    except BaseException:
-        log.discard()
+        _remove(partial)
+        if isinstance(error, InvalidSamples):
+            raise InvalidSamples(f"plugin {plugin}: {error}") from None
         raise
 
-    # an interrupted run never replaces a generator that was already there
+    # an interrupted run never replaces a generator, log or checkpoint that was already there
     path = out
     if result.interrupted and existed:
         path = out.with_name(out.stem + ".interrupted" + out.suffix)
+    log.path = log_path_for(path)
     metadata = build_metadata(pattern, recipe, request, result, log.path, device)
     try:
         save_torchscript(result.generator, path, metadata)
     except BaseException:
         log.discard()
+        _remove(partial)
         raise
     log.commit()
-    checkpoint.save(trainer)
+
+    # an interrupted trainer stopped inside an epoch, so keep the last checkpoint taken between epochs
+    if result.interrupted:
+        if partial.exists():
+            os.replace(partial, checkpoint_path(path))
+    else:
+        checkpoint.path = checkpoint_path(path)
+        checkpoint.save(trainer)
+        _remove(partial)
     return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
     saved = load_checkpoint(path)
     saved_identity = saved.get("identity", {})
-    for key in ("pattern", "architecture", "recipe"):
-        if saved_identity.get(key) != identity[key]:
+    fixes = {
+        "pattern": "resume with 'ganpat train {value} --resume'",
+        "recipe": "add --recipe {value}",
+        "architecture": "add --arch {value}",
+    }
+    for key, fix in fixes.items():
+        value = saved_identity.get(key)
+        if value != identity[key]:
             raise UsageProblem(
-                f"cannot resume: checkpoint {path} was made with {key} {saved_identity.get(key)!r}, "
-                f"not {identity[key]!r}; train it with --{'arch' if key == 'architecture' else key} "
-                f"{saved_identity.get(key)} or start over without --resume"
+                f"cannot resume: checkpoint {path} was made with {key} {value!r}, not {identity[key]!r}; "
+                f"{fix.format(value=value)}, or start over without --resume"
             )
     trainer.load_state_dict(saved["trainer"])
     if trainer.epoch >= trainer.recipe.epochs:

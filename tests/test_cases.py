@@ -434,5 +434,9 @@ def test_ctrl_c_keeps_existing_out(tmp_path):
     metadata = load_generator(saved).metadata
     assert metadata["interrupted"] is True
     assert metadata["epochs_run"] >= 1
-    assert checkpoint_path(out).exists()
+    # the interrupted run's log and checkpoint sit beside its own generator, not beside --out
+    assert checkpoint_path(saved).exists()
+    assert log_path_for(saved).exists()
+    assert not checkpoint_path(out).exists()
+    assert not log_path_for(out).exists()
     assert leftover_temporaries(tmp_path) == []

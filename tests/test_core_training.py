@@ -95,7 +95,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     [
         (["onehot-multiples-of-5"], "pattern"),
         (["exponential", "--arch", "book-curve"], "architecture"),
-        (["exponential", "--recipe", "book"], "ganpat-mlp"),
+        (["exponential", "--recipe", "book"], "add --recipe default"),
     ],
 )
 def test_resume_rejects_other_identity(ganpat_cli, curve_model, tmp_path, options, named):

@@ -74,14 +74,19 @@ def test_writer_marks_invalid_integers():
     assert json.loads(write_block("json", columns, block)) == [{"value": 5}, {"value": None}, {"value": 95}]
 
 
-def test_writer_keeps_nonfinite_floats():
+def test_writer_writes_nonfinite_as_null():
     columns = Columns(["x", "y"], invalid_value=None, integer=False)
     block = np.array([[1.5, np.nan], [np.inf, -2.0]], dtype=np.float32)
     assert write_block("csv", columns, block) == "x,y\n1.5,nan\ninf,-2\n"
-    records = [json.loads(line) for line in write_block("jsonl", columns, block).splitlines()]
+    # JSON has no NaN or infinity, so they become null
+    text = write_block("jsonl", columns, block)
+    assert "NaN" not in text
+    assert "Infinity" not in text
+    records = [json.loads(line) for line in text.splitlines()]
     assert records[0]["x"] == 1.5
-    assert np.isnan(records[0]["y"])
-    assert records[1]["x"] == float("inf")
+    assert records[0]["y"] is None
+    assert records[1]["x"] is None
+    assert records[1]["y"] == -2.0
 
 
 def test_writer_escapes_column_names():

@@ -233,7 +233,7 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
         click.echo(f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}", err=True)
     click.echo(f"Saved {outcome.path}")
     click.echo(
-        f"epochs run {result.epochs_run}, best at epoch {result.best_epoch}, stopped by {result.stop_reason}, "
+        f"epochs run {result.epochs_run}, best at epoch {result.best_epoch}, {STOP_REASONS[result.stop_reason]}, "
         f"{result.elapsed:.1f} s"
     )
     click.echo(_metrics_line(result.best_metrics) + ("  (target met)" if result.target_met else "  (target not met)"))
@@ -270,6 +270,14 @@ def _train_seeds(request: Any, seeds_text: str | None, save_all: bool) -> None:
         click.echo(f"Saved every seed that finished to {outcome.path.with_suffix('')}/seed-NN{outcome.path.suffix or '.pt'}")
     if any(item.result is not None and item.result.interrupted for item in outcome.seeds):
         sys.exit(130)
+
+
+STOP_REASONS = {
+    "target": "stopped at the target",
+    "patience": "stopped when patience ran out",
+    "epochs": "stopped at the epoch ceiling",
+    "interrupted": "interrupted",
+}
 
 
 def _warn_batch_clamp(request: Any) -> None:

@@ -153,6 +153,11 @@ class PatternFamily:
     def names(self) -> list[str]:
         return [self.template.replace("{" + self.parameter + "}", str(v)) for v in self.values]
 
+    def parameter_outside_range(self, name: str) -> bool:
+        """Return whether ``name`` has this family's form but a parameter outside its values."""
+        found = self._regex.fullmatch(name)
+        return found is not None and self.match(name) is None
+
     def match(self, name: str) -> int | None:
         """Return the parameter value that ``name`` stands for, or None."""
         found = self._regex.fullmatch(name)

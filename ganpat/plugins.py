@@ -104,7 +104,7 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: list[PluginInfo]) -
     for missing in sorted(set(selected or {}) - found):
         warn(
             f"{ENV_VAR} names {selected[missing]!r}, but no installed distribution with that name "  # type: ignore[index]
-            "provides ganpat plugins; run 'ganpat plugins' to see the installed ones"
+            "provides ganpat plugins; run 'ganpat plugins' with it unset to see the installed ones"
         )
 
 

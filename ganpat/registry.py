@@ -124,6 +124,13 @@ class Registry:
             value = entry.item.match(name)
             if value is not None:
                 return entry.item.build(value)
+        for entry in self.families.values():
+            family = entry.item
+            if family.parameter_outside_range(name) or name == family.display_name:
+                raise UsageProblem(
+                    f"unknown pattern {name!r}: {family.display_name} takes "
+                    f"{family.values_text} written without leading zeros"
+                )
         raise UsageProblem(_unknown("pattern", name, self.pattern_names(), "ganpat list-patterns"))
 
     def pattern_plugin(self, name: str) -> str | None:

@@ -197,7 +197,8 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
           snapshot_every: int | None, seeds: str | None, save_all: bool) -> None:  # fmt: skip
     """Train a GAN on PATTERN and save its generator as TorchScript.
 
-    Training stops when the pattern's quality target has held for a few checks,
+    Training stops when the pattern's quality target, with a small margin, has held
+    at consecutive quality checks (the recipe sets how many),
     when the score has not improved for --patience epochs, or at --epochs. The
     generator saved is the best one seen. Ctrl-C saves the best so far, marked as
     interrupted, and exits with status 130.

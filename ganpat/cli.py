@@ -190,7 +190,7 @@ def list_plotters(as_json: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar.")
 @click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
-@click.option("--seeds", help="Train several seeds at once as one batched model: a count K (seeds 0..K-1), a range A-B or a list 1,5,9. Saves the best seed to --out.")
+@click.option("--seeds", help="Train several seeds at once as one batched model: a count K (seeds 0..K-1), a range A-B or a list 1,5,9. Saves the best seed to --out. Seed s matches --seed s in distribution, not bit for bit.")
 @click.option("--save-all", is_flag=True, help="With --seeds, also save every seed to PATTERN/seed-NN.pt next to --out.")
 def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None,
           seed: int, device: str, arch: str | None, recipe: str, out: Path | None, resume: bool, quiet: bool,

@@ -1,0 +1,150 @@
+"""Commands that use a saved generator: generate, evaluate, info, export and plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ganpat.cli import MAX_MEASURED, SEED, cli, make_console
+
+
+FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True, help="Number of samples.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "npy"]), help="Output format [default: from the --output suffix, else csv].")
+@click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("--raw", is_flag=True, help="Write the generator's raw output instead of decoded values.")
+@click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
+@click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, raw: bool, pattern: str | None, device: str) -> None:  # fmt: skip
+    """Generate samples from a saved generator (TorchScript .pt or torch.export .pt2)."""
+    from ganpat.devices import resolve_device
+    from ganpat.evaluation import open_model
+    from ganpat.generation import write_samples
+
+    if fmt is None:
+        fmt = FORMAT_BY_SUFFIX.get(Path(output).suffix.lower(), "csv") if output != "-" else "csv"
+    if output != "-" and Path(output).is_dir():
+        raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
+    torch_device = resolve_device(device)
+    loaded, found = open_model(model, pattern, torch_device)
+    try:
+        write_samples(loaded, found, count, fmt, output, seed, raw, torch_device)
+    except BrokenPipeError:
+        # the reader closed the pipe (as `| head` does): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    if output != "-":
+        click.echo(f"Wrote {count} samples to {output}", err=True)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
+@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), default=10_000, show_default=True, help="Number of samples measured (all are held in memory).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--check", is_flag=True, help="Exit with status 1 when the pattern's target is not met.")
+def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: bool, check: bool) -> None:
+    """Measure a saved generator's quality metrics against its pattern's target."""
+    from ganpat.evaluation import evaluate as run_evaluation
+    from ganpat.evaluation import open_model
+
+    loaded, found = open_model(model, pattern)
+    evaluation = run_evaluation(loaded, found, count, seed)
+    if as_json:
+        click.echo(json.dumps({
+            "model": str(model), "pattern": found.name, "n": count, "seed": seed,
+            "metrics": evaluation.metrics, "target": evaluation.target, "target_met": evaluation.target_met,
+        }, indent=2))  # fmt: skip
+    else:
+        from rich.table import Table
+
+        click.echo(f"{model}: pattern {found.name}, {count} samples, noise seed {seed}")
+        table = Table()
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        metrics = evaluation.metrics
+        for name, value in metrics.items():
+            if name == "modes_total":
+                continue
+            if name == "modes_covered" and "modes_total" in metrics:
+                table.add_row(name, f"{int(value)}/{int(metrics['modes_total'])}")
+            else:
+                table.add_row(name, f"{value:.4f}")
+        make_console().print(table)
+        verdict = "met" if evaluation.target_met else "NOT met"
+        click.echo(f"target ({'; '.join(evaluation.target)}): {verdict}")
+    if check and not evaluation.target_met:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+def info(model: Path, as_json: bool) -> None:
+    """Show the metadata stored in a saved generator."""
+    from ganpat.persistence import load_generator
+
+    loaded = load_generator(model)
+    metadata = dict(loaded.metadata) or {"note": "no ganpat metadata (a plain TorchScript file)"}
+    metadata.setdefault("latent_size", loaded.latent_size)
+    if as_json:
+        click.echo(json.dumps(metadata, indent=2, sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(title=str(model), show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in sorted(metadata):
+        value = metadata[key]
+        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    make_console().print(table)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .pt2 file to write.")
+def export(model: Path, output: Path) -> None:
+    """Save a generator as a torch.export program (.pt2) with the same metadata."""
+    from ganpat.persistence import export_program, load_generator
+
+    if output.suffix != ".pt2":
+        raise click.BadParameter(f"{output} must end in .pt2", param_hint="--output")
+    loaded = load_generator(model)
+    metadata = dict(loaded.metadata)
+    metadata["latent_size"] = loaded.latent_size
+    metadata["exported_from"] = str(model)
+    export_program(loaded.module, loaded.latent_size, output, metadata)  # type: ignore[arg-type]
+    click.echo(f"Wrote {output}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path), required=False)
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png].")
+@click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
+@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
+@click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
+@click.option("--show", is_flag=True, help="Also open the picture in a window (needs a display).")
+def plot(model: Path | None, log_path: Path | None, output: Path | None, plotter: str | None, count: int | None,
+         seed: int, pattern: str | None, show: bool) -> None:  # fmt: skip
+    """Draw a saved generator's samples against real ones, or a training log, and print the picture's path."""
+    from ganpat.plotting import PlotRequest, make_picture
+    from ganpat.plotting import show as show_picture
+
+    picture = make_picture(PlotRequest(model, log_path, output, plotter, count, seed, pattern))
+    click.echo(str(picture.path))
+    if show:
+        show_picture(picture.plotter, picture.data)

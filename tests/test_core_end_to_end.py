@@ -66,3 +66,42 @@ def test_list_patterns_json_subprocess(ganpat_process):
     names = [row["name"] for row in json.loads(listed.stdout)]
     assert names.count("onehot-multiples-of-N") == 1
     assert {"exponential", "inverted-u", "sine"} <= set(names)
+
+
+def run_with_terminal_stderr(args: list[str], cwd) -> tuple[int, str]:
+    """Run `ganpat` with stderr on a pseudo-terminal; return the exit status and what the terminal showed."""
+    import os
+    import pty
+
+    from conftest import ganpat_executable
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [ganpat_executable(), *args], cwd=cwd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=follower
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return process.wait(timeout=120), shown.decode(errors="replace")
+
+
+def test_progress_bar_only_on_terminal(ganpat_process, tmp_path):
+    args = ["train", "sine", "--epochs", "16", "--out", str(tmp_path / "sine.pt"), "--device", "cpu"]
+
+    status, shown = run_with_terminal_stderr(args, tmp_path)
+    assert status == 0
+    assert "sine" in shown
+    assert "epoch" in shown
+    assert "16/16" in shown
+
+    piped = ganpat_process(*args)
+    assert piped.returncode == 0
+    assert piped.stderr == ""

@@ -23,7 +23,7 @@ from ganpat.cli import SEED, PositiveFloat, cli, make_console
 @click.option("--recipe", default="default", show_default=True, help="Named recipe of the pattern, such as default or book.")
 @click.option("--out", type=click.Path(path_type=Path), help="Generator file to write [default: files/PATTERN.pt].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
-@click.option("--quiet", is_flag=True, help="Hide the progress bar.")
+@click.option("--quiet", is_flag=True, help="Hide the progress bar (it is shown only when stderr is a terminal).")
 @click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
 @click.option("--seeds", help="Train several seeds at once as one batched model: a count K (seeds 0..K-1), a range A-B or a list 1,5,9. Saves the best seed to --out. Seed s matches --seed s in distribution, not bit for bit.")
 @click.option("--save-all", is_flag=True, help="With --seeds, also save every seed to PATTERN/seed-NN.pt next to --out.")
@@ -51,7 +51,8 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     console = make_console(stderr=True)
     callbacks: list[Any] = []
     progress = None
-    if not quiet:
+    # a progress bar only makes sense on a terminal; logs and pipes get the summary alone
+    if not quiet and console.is_terminal:
         progress = TrainingProgress(console, pattern)
         callbacks.append(progress)
     if snapshot_every is not None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ganpat import losses
 from ganpat.architecture import Architecture, ModelSpec
 from ganpat.errors import InvalidSamples, TrainingDiverged, UsageProblem
 from ganpat.pattern import Pattern
@@ -197,30 +198,14 @@ class Trainer:
 
     def _d_loss(self, d_real: torch.Tensor | None, d_fake: torch.Tensor | None) -> torch.Tensor:
         loss = torch.zeros((), device=self.device)
-        if self.probability_output:
-            if d_real is not None:
-                loss = loss + nn.functional.binary_cross_entropy(d_real, torch.ones_like(d_real))
-            if d_fake is not None:
-                loss = loss + nn.functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
-            return loss
-        if self.recipe.loss == "hinge":
-            if d_real is not None:
-                loss = loss + torch.relu(1 - d_real).mean()
-            if d_fake is not None:
-                loss = loss + torch.relu(1 + d_fake).mean()
-            return loss
         if d_real is not None:
-            loss = loss + nn.functional.softplus(-d_real).mean()
+            loss = loss + losses.real_term(d_real, self.recipe.loss, self.probability_output).mean()
         if d_fake is not None:
-            loss = loss + nn.functional.softplus(d_fake).mean()
+            loss = loss + losses.fake_term(d_fake, self.recipe.loss, self.probability_output).mean()
         return loss
 
     def _g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
-        if self.probability_output:
-            return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
-        if self.recipe.loss == "hinge":
-            return -d_fake.mean()
-        return nn.functional.softplus(-d_fake).mean()
+        return losses.generator_term(d_fake, self.recipe.loss, self.probability_output).mean()
 
     # one optimizer step of each network
 

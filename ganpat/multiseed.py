@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ganpat import plugins
+from ganpat import losses, plugins
 from ganpat.architecture import Architecture
 from ganpat.engine import CheckRecord, Trainer, TrainResult, adam_options
 from ganpat.errors import GanpatError, UsageProblem
@@ -166,29 +166,14 @@ class MultiSeedTrainer:
 
     def _d_loss(self, d_real: torch.Tensor | None, d_fake: torch.Tensor | None) -> torch.Tensor:
         total = torch.zeros(len(self.active), device=self.device)
-        functional = nn.functional
         if d_real is not None:
-            if self.probability_output:
-                total = total + _per_seed_mean(functional.binary_cross_entropy(d_real, torch.ones_like(d_real), reduction="none"))
-            elif self.recipe.loss == "hinge":
-                total = total + _per_seed_mean(torch.relu(1 - d_real))
-            else:
-                total = total + _per_seed_mean(functional.softplus(-d_real))
+            total = total + _per_seed_mean(losses.real_term(d_real, self.recipe.loss, self.probability_output))
         if d_fake is not None:
-            if self.probability_output:
-                total = total + _per_seed_mean(functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake), reduction="none"))
-            elif self.recipe.loss == "hinge":
-                total = total + _per_seed_mean(torch.relu(1 + d_fake))
-            else:
-                total = total + _per_seed_mean(functional.softplus(d_fake))
+            total = total + _per_seed_mean(losses.fake_term(d_fake, self.recipe.loss, self.probability_output))
         return total
 
     def _g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
-        if self.probability_output:
-            return _per_seed_mean(nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake), reduction="none"))
-        if self.recipe.loss == "hinge":
-            return -_per_seed_mean(d_fake)
-        return _per_seed_mean(nn.functional.softplus(-d_fake))
+        return _per_seed_mean(losses.generator_term(d_fake, self.recipe.loss, self.probability_output))
 
     # one optimizer step of every seed's networks
 

@@ -11,11 +11,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What an architecture needs to know to build networks for one pattern."""
+    """The facts about one pattern and recipe that an architecture builds its networks from."""
 
     # length of one flat sample
     sample_dim: int
-    # samples the discriminator sees at once (PacGAN packing)
+    # samples packed into one discriminator input (PacGAN)
     pack: int = 1
     # per-feature mean and standard deviation of the training data, when the recipe standardises
     data_mean: tuple[float, ...] | None = None
@@ -29,7 +29,7 @@ class Architecture:
 
     A generator maps a latent batch ``(b, latent_size)`` to samples ``(b, sample_dim)``
     and must survive ``torch.jit.script``. A discriminator maps ``(b, pack * sample_dim)``
-    to ``(b, 1)``: logits, or probabilities when ``discriminator_output`` says so.
+    to ``(b, 1)``: logits, or probabilities when ``discriminator_output`` is "probability".
     """
 
     name: str = ""

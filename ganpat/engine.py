@@ -290,6 +290,8 @@ class Trainer:
         generator.eval()
         samples = generator(self.check_noise)
         generator.train(was_training)
+
+        # measure, then record
         metrics = self.pattern.metrics(samples)
         finite = bool(torch.isfinite(samples).all())
         score = self.pattern.score(metrics) if finite else -math.inf
@@ -306,6 +308,8 @@ class Trainer:
             lr_g=self.opt_g.param_groups[0]["lr"],
         )
         self.history.append(record)
+
+        # keep the best generator, and count consecutive checks that allow an early stop
         if score > self.best_score:
             self.best_score = score
             self.best_metrics = dict(metrics)
@@ -327,30 +331,26 @@ class Trainer:
         self._emit("on_start")
         self.generator.train()
         self.discriminator.train()
+
         try:
             while self.epoch < recipe.epochs:
+                # train one epoch
                 d_sum, g_sum = self._train_epoch()
                 self.epoch += 1
-                last = self.epoch >= recipe.epochs
-                if self.epoch % recipe.check_every == 0 or last:
-                    d_loss = float(d_sum) / self.steps_per_epoch
-                    g_loss = float(g_sum) / self.steps_per_epoch
-                    if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-                        raise TrainingDiverged(self.epoch, recipe.lr_g)
-                    record = self._check(d_loss, g_loss, started)
-                    self._emit("on_check", record)
-                    if recipe.target_hold and self.target_streak >= recipe.target_hold:
-                        stop_reason = "target"
-                        self._emit("on_epoch_end")
-                        break
-                    if self.epoch - self.last_improvement >= recipe.patience:
-                        stop_reason = "patience"
-                        self._emit("on_epoch_end")
-                        break
+
+                # check quality at check points and decide whether to stop early
+                stop_now = None
+                if self.epoch % recipe.check_every == 0 or self.epoch >= recipe.epochs:
+                    stop_now = self._check_epoch(d_sum, g_sum, started)
                 self._emit("on_epoch_end")
+                if stop_now is not None:
+                    stop_reason = stop_now
+                    break
         except KeyboardInterrupt:
             interrupted = True
             stop_reason = "interrupted"
+
+        # a run interrupted before its first check is measured once, so it has a best state
         if self.best_state is None:
             self._check(math.nan, math.nan, started)
         if self.best_state is None or not math.isfinite(self.best_score):
@@ -358,6 +358,20 @@ class Trainer:
         result = self._result(stop_reason, interrupted, started)
         self._emit("on_end", result)
         return result
+
+    def _check_epoch(self, d_sum: torch.Tensor, g_sum: torch.Tensor, started: float) -> str | None:
+        """Check the epoch's losses and quality; return "target" or "patience" to stop, else None."""
+        d_loss = float(d_sum) / self.steps_per_epoch
+        g_loss = float(g_sum) / self.steps_per_epoch
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            raise TrainingDiverged(self.epoch, self.recipe.lr_g)
+        record = self._check(d_loss, g_loss, started)
+        self._emit("on_check", record)
+        if self.recipe.target_hold and self.target_streak >= self.recipe.target_hold:
+            return "target"
+        if self.epoch - self.last_improvement >= self.recipe.patience:
+            return "patience"
+        return None
 
     def _train_epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
         self._set_lr(self.epoch)

@@ -1,7 +1,7 @@
 """Hook specifications: the whole interface between ganpat and its plugins.
 
-Each hook receives a ``register`` callback. A plugin calls it once per item it
-provides; ganpat validates the item on the spot and rejects a duplicate name with
+Each hook receives a ``register`` callback, which a plugin calls once per item it
+provides. ganpat validates each item as it arrives and rejects a duplicate name with
 an error that names both plugins. Built-in patterns, architectures and plotters
 use these same hooks.
 """

@@ -1,6 +1,6 @@
 """GAN losses as per-element terms, which a caller averages over a batch or over each stacked seed.
 
-``probability`` says the discriminator ends with a sigmoid (the book's networks), so
+``probability`` is true when the discriminator ends with a sigmoid (the book's networks), so
 the terms are binary cross-entropy on probabilities; otherwise they take logits, with
 ``kind`` "bce" (non-saturating) or "hinge".
 """

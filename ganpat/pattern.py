@@ -119,7 +119,7 @@ class Pattern:
 class PatternFamily:
     """Many patterns with one integer parameter, such as ``onehot-multiples-of-{n}``.
 
-    ``template`` holds the parameter in braces; ``build(value)`` returns the
+    ``template`` contains the parameter in braces; ``build(value)`` returns the
     pattern for one value in ``values``.
     """
 

@@ -33,7 +33,7 @@ class Recipe:
     n_critic: int = 1
     # the book's loop: one discriminator step on real data, then another on generated data
     separate_d_steps: bool = False
-    # PacGAN packing: how many samples the discriminator sees as one input
+    # PacGAN packing: samples concatenated into one discriminator input
     pack: int = 1
     # decay of the exponential moving average of generator weights; 0 turns it off
     ema_decay: float = 0.0
@@ -51,8 +51,8 @@ class Recipe:
     check_every: int = 1
     # consecutive checks meeting the pattern's target that end training; 0 never stops early on it
     target_hold: int = 0
-    # tighter thresholds, by metric name, that checks must also meet before training stops early,
-    # so that the saved generator meets the target on other noise too; the direction comes from the target
+    # tighter bounds, by metric name, that checks must also meet before training stops early,
+    # so that the saved generator meets the target on other noise too. Each bound keeps its target's direction.
     stop_thresholds: Mapping[str, float] = field(default_factory=dict)
     # standardise the data per feature inside the networks
     standardize: bool = False

@@ -116,7 +116,7 @@ class TrainingLog:
 
 
 class PeriodicCheckpoint:
-    """Saves the trainer's state at the first quality check, then at most once per CHECKPOINT_INTERVAL seconds."""
+    """A training callback that saves the trainer's state at the first quality check, then at most once per CHECKPOINT_INTERVAL seconds."""
 
     def __init__(self, path: Path, identity: dict[str, Any]) -> None:
         self.path = path

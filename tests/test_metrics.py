@@ -1,4 +1,4 @@
-"""Quality metrics on inputs whose answers are known."""
+"""Quality metrics on inputs with known values."""
 
 from __future__ import annotations
 

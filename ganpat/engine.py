@@ -14,6 +14,7 @@ from torch import nn
 
 from ganpat import losses
 from ganpat.architecture import Architecture, ModelSpec
+from ganpat.check_noise import draw_check_noise
 from ganpat.errors import InvalidSamples, TrainingDiverged, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.recipe import Recipe
@@ -175,8 +176,8 @@ class Trainer:
             raise UsageProblem(
                 f"architecture {self.architecture.name} ends with a sigmoid, which only the bce loss accepts"
             )
-        check_generator = torch.Generator(device="cpu").manual_seed(CHECK_SEED)
-        self.check_noise = torch.randn(CHECK_SAMPLES, self.latent_size, generator=check_generator).to(self.device)
+        noise = draw_check_noise(recipe.check_noise, CHECK_SAMPLES, self.latent_size, CHECK_SEED)
+        self.check_noise = noise.to(self.device)
 
     def _real_samples(self, n: int) -> torch.Tensor:
         samples = self.pattern.sample(n, self.data_generator)

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 LOSSES = ("bce", "hinge")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+CHECK_NOISE_KINDS = ("normal", "sobol")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class Recipe:
     standardize: bool = False
     # draw fresh real samples at every step even when the pattern has a fixed training set
     fresh_data: bool = False
+    # latent draw that quality checks measure: "normal" is independent normal samples, "sobol" a scrambled
+    # Sobol sequence mapped to the normal, whose metrics carry less sampling noise
+    check_noise: str = "normal"
 
     def replace(self, **changes: Any) -> Recipe:
         """Return a copy with some fields changed."""
@@ -86,6 +90,8 @@ class Recipe:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if self.check_noise not in CHECK_NOISE_KINDS:
+            raise ValueError(f"check_noise must be one of {', '.join(CHECK_NOISE_KINDS)}, not {self.check_noise!r}")
         for name in ("batch_size", "n_critic", "pack", "epochs", "patience", "check_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")

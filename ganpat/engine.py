@@ -38,6 +38,56 @@ def adam_options(device: torch.device) -> dict[str, bool]:
     return {"foreach": True}
 
 
+def adam_step(optimizer: torch.optim.Optimizer) -> None:
+    """Take one step of ``optimizer``, calling the fused Adam kernel directly when possible.
+
+    ``Optimizer.step`` spent about 90 us per call around a 76 us kernel on the book's
+    curve discriminator (torch 2.13.0+cpu, 2-core x86_64, one thread). This path keeps
+    its state in ``optimizer.state`` as ``step`` does, so checkpoints are unchanged. It
+    falls back to ``optimizer.step()`` for the first step, which creates that state,
+    for a parameter without a gradient, and for options it does not handle.
+    """
+    groups = optimizer.param_groups
+    group = groups[0]
+    direct = (
+        isinstance(optimizer, torch.optim.Adam)
+        and len(groups) == 1
+        and group["fused"]
+        and not group["amsgrad"]
+        and not group["maximize"]
+        and not group["decoupled_weight_decay"]
+        and group["weight_decay"] == 0
+    )
+    if not direct:
+        optimizer.step()
+        return
+    params = group["params"]
+    grads = [p.grad for p in params]
+    states = [optimizer.state.get(p) for p in params]
+    if any(g is None for g in grads) or not all(states):
+        optimizer.step()
+        return
+
+    steps = [state["step"] for state in states]
+    beta1, beta2 = group["betas"]
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(
+        params,
+        grads,
+        [state["exp_avg"] for state in states],
+        [state["exp_avg_sq"] for state in states],
+        [],
+        steps,
+        lr=group["lr"],
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=0.0,
+        eps=group["eps"],
+        amsgrad=False,
+        maximize=False,
+    )
+
+
 @dataclass
 class CheckRecord:
     """The result of one quality check, also written as one line of the training log."""
@@ -176,6 +226,8 @@ class Trainer:
             raise UsageProblem(
                 f"architecture {self.architecture.name} ends with a sigmoid, which only the bce loss accepts"
             )
+        self.d_logits, self.loss_on_probability = self._logit_discriminator()
+        self.generator_params = [p for p in self.generator.parameters() if p.requires_grad]
         noise = draw_check_noise(recipe.check_noise, CHECK_SAMPLES, self.latent_size, CHECK_SEED)
         self.check_noise = noise.to(self.device)
 
@@ -195,18 +247,29 @@ class Trainer:
         self.data_generator.set_state(state)
         return reference
 
+    def _logit_discriminator(self) -> tuple[nn.Module, bool]:
+        """Return the network that the training step calls and whether its output is a probability.
+
+        A discriminator that is an ``nn.Sequential`` ending in ``nn.Sigmoid`` is called
+        without that last layer, and the step takes the bce loss on the logits. The loss
+        is the same function, with fewer kernels and no log clamp at -100. The returned
+        network shares its layers with ``self.discriminator``.
+        """
+        network = self.discriminator
+        if self.probability_output and isinstance(network, nn.Sequential) and isinstance(network[-1], nn.Sigmoid):
+            return network[:-1], False
+        return network, self.probability_output
+
     # losses
 
-    def _d_loss(self, d_real: torch.Tensor | None, d_fake: torch.Tensor | None) -> torch.Tensor:
-        loss = torch.zeros((), device=self.device)
-        if d_real is not None:
-            loss = loss + losses.real_term(d_real, self.recipe.loss, self.probability_output).mean()
-        if d_fake is not None:
-            loss = loss + losses.fake_term(d_fake, self.recipe.loss, self.probability_output).mean()
-        return loss
+    def _real_loss(self, d_real: torch.Tensor) -> torch.Tensor:
+        return losses.real_term(d_real, self.recipe.loss, self.loss_on_probability).mean()
+
+    def _fake_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        return losses.fake_term(d_fake, self.recipe.loss, self.loss_on_probability).mean()
 
     def _g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
-        return losses.generator_term(d_fake, self.recipe.loss, self.probability_output).mean()
+        return losses.generator_term(d_fake, self.recipe.loss, self.loss_on_probability).mean()
 
     # one optimizer step of each network
 
@@ -219,37 +282,37 @@ class Trainer:
     def _train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         recipe = self.recipe
         b = len(real)
+        discriminator = self.d_logits
 
         # discriminator: real samples labelled real, generated samples labelled fake
         for _ in range(recipe.n_critic):
-            fake = self.generator(self._noise(b)).detach()
+            with torch.no_grad():
+                fake = self.generator(self._noise(b))
             if recipe.separate_d_steps:
                 self.opt_d.zero_grad(set_to_none=True)
-                d_loss_real = self._d_loss(self.discriminator(self._pack(real)), None)
+                d_loss_real = self._real_loss(discriminator(self._pack(real)))
                 d_loss_real.backward()
-                self.opt_d.step()
+                adam_step(self.opt_d)
                 self.opt_d.zero_grad(set_to_none=True)
-                d_loss_fake = self._d_loss(None, self.discriminator(self._pack(fake)))
+                d_loss_fake = self._fake_loss(discriminator(self._pack(fake)))
                 d_loss_fake.backward()
-                self.opt_d.step()
+                adam_step(self.opt_d)
                 d_loss = d_loss_real.detach() + d_loss_fake.detach()
             else:
                 self.opt_d.zero_grad(set_to_none=True)
-                d_out = self.discriminator(torch.cat([self._pack(real), self._pack(fake)]))
+                d_out = discriminator(torch.cat([self._pack(real), self._pack(fake)]))
                 half = len(d_out) // 2
-                d_loss = self._d_loss(d_out[:half], d_out[half:])
+                d_loss = self._real_loss(d_out[:half]) + self._fake_loss(d_out[half:])
                 d_loss.backward()
-                self.opt_d.step()
+                adam_step(self.opt_d)
                 d_loss = d_loss.detach()
 
-        # generator: make the discriminator call generated samples real. The
-        # discriminator's weight gradients would be discarded, so backward skips them.
+        # generator: make the discriminator call generated samples real. Backward goes
+        # only to the generator's weights, so it skips the discriminator's weight gradients.
         self.opt_g.zero_grad(set_to_none=True)
-        self.discriminator.requires_grad_(False)
-        g_loss = self._g_loss(self.discriminator(self._pack(self.generator(self._noise(b)))))
-        g_loss.backward()
-        self.discriminator.requires_grad_(True)
-        self.opt_g.step()
+        g_loss = self._g_loss(discriminator(self._pack(self.generator(self._noise(b)))))
+        g_loss.backward(inputs=self.generator_params)
+        adam_step(self.opt_g)
         if self.ema is not None:
             self._update_ema()
         return d_loss, g_loss.detach()
@@ -381,11 +444,12 @@ class Trainer:
         if not self.fresh_data:
             assert self.data is not None
             order = torch.randperm(len(self.data), generator=self.data_generator).to(self.device)
+            shuffled = self.data[order]
         for index in range(self.steps_per_epoch):
             if self.fresh_data:
                 real = self._real_samples(self.batch_size).to(self.device)
             else:
-                real = self.data[order[index * self.batch_size : (index + 1) * self.batch_size]]
+                real = shuffled[index * self.batch_size : (index + 1) * self.batch_size]
             d_loss, g_loss = self._train_step(real)
             d_sum += d_loss
             g_sum += g_loss

@@ -36,11 +36,11 @@ def test_parse_seeds_rejects(text):
         parse_seeds(text)
 
 
-def build(pattern_name: str, seeds: list[int], **changes):
+def build(pattern_name: str, seeds: list[int], batched: bool = True, recipe_name: str = "default", **changes):
     pattern = plugins.registry().pattern(pattern_name)
-    recipe = pattern.default_recipe.replace(**changes)
+    recipe = pattern.recipes[recipe_name].replace(**changes)
     architecture = plugins.registry().architecture(recipe.architecture)
-    multi = MultiSeedTrainer(pattern, architecture, recipe, seeds)
+    multi = MultiSeedTrainer(pattern, architecture, recipe, seeds, batched=batched)
     singles = [Trainer(pattern, architecture, recipe, seed=seed) for seed in seeds]
     return multi, singles
 
@@ -48,10 +48,12 @@ def build(pattern_name: str, seeds: list[int], **changes):
 def test_stacked_weights_start_as_single_seeds():
     multi, singles = build("exponential", [4, 9])
     for row, single in enumerate(singles):
+        generator = multi.generator.parameters_of(row)
         for name, parameter in single.generator.named_parameters():
-            assert torch.equal(multi.generator.params[name][row], parameter), name
+            assert torch.equal(generator[name], parameter), name
+        discriminator = multi.discriminator.parameters_of(row)
         for name, parameter in single.discriminator.named_parameters():
-            assert torch.equal(multi.discriminator.params[name][row], parameter), name
+            assert torch.equal(discriminator[name], parameter), name
     assert multi.data is None, "the default curve recipe draws fresh samples every step"
 
 
@@ -64,14 +66,16 @@ def test_book_recipe_stacks_training_sets():
     assert torch.equal(multi.data[1], single.data)
 
 
-def test_batched_steps_match_single_seeds():
+@pytest.mark.parametrize("batched", [True, False], ids=["batched-layers", "vmap"])
+def test_batched_steps_match_single_seeds(batched):
     """With the same real batches and noise, every seed's weights follow its single-seed run.
 
     The exponential's default networks draw no random numbers inside, so the runs
-    must agree to float tolerance.
+    must agree to float tolerance, through the batched layers and through vmap alike.
     """
     seeds = [0, 3]
-    multi, singles = build("exponential", seeds)
+    multi, singles = build("exponential", seeds, batched=batched)
+    assert multi.generator.uses_vmap is not batched
     steps = 4
     batch, latent = multi.batch_size, multi.latent_size
     noise = torch.randn(steps, 2, len(seeds), batch, latent)
@@ -87,27 +91,39 @@ def test_batched_steps_match_single_seeds():
         single._noise = lambda n, draws=draws: next(draws)
         for step in range(steps):
             single._train_step(real[step, row])
-        for name, parameter in single.generator.named_parameters():
-            torch.testing.assert_close(multi.generator.params[name][row], parameter, rtol=1e-4, atol=1e-5)
-        for name, parameter in single.discriminator.named_parameters():
-            torch.testing.assert_close(multi.discriminator.params[name][row], parameter, rtol=1e-4, atol=1e-5)
+        stacks = [(multi.generator, single.generator), (multi.discriminator, single.discriminator)]
         if single.ema is not None:
-            for name, parameter in single.ema.named_parameters():
-                torch.testing.assert_close(multi.ema.params[name][row], parameter, rtol=1e-4, atol=1e-5)
+            stacks.append((multi.ema, single.ema))
+        for stack, network in stacks:
+            together = stack.parameters_of(row)
+            for name, parameter in network.named_parameters():
+                torch.testing.assert_close(together[name], parameter, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("pattern_name", ["exponential", "onehot-multiples-of-5"])
-def test_seed_matches_single_run_in_distribution(pattern_name):
-    """Random draws inside the networks differ, but each seed's losses track its single run."""
+@pytest.mark.parametrize(
+    "pattern_name, recipe_name",
+    [
+        ("exponential", "default"),
+        ("onehot-multiples-of-5", "default"),
+        ("exponential", "book"),
+        ("onehot-multiples-of-5", "book"),
+    ],
+)
+def test_seed_matches_single_run_in_distribution(pattern_name, recipe_name):
+    """Random draws differ (noise, dropout masks, Gumbel draws), but each seed's losses track its single run."""
     seeds = [0, 1]
-    multi, singles = build(pattern_name, seeds, epochs=4, check_every=2, target_hold=0)
+    multi, singles = build(pattern_name, seeds, recipe_name=recipe_name, epochs=4, check_every=2, target_hold=0)
+    assert not multi.generator.uses_vmap
+    assert not multi.discriminator.uses_vmap
     batched = multi.run()
     for seed, result, single in zip(seeds, batched, singles):
         alone = single.run()
         assert result.epochs_run == alone.epochs_run == 4
         assert result.steps == alone.steps
+        assert len(result.history) == len(alone.history) == 2
         for together, apart in zip(result.history, alone.history):
             assert together.epoch == apart.epoch
+            assert together.lr_g == pytest.approx(apart.lr_g), f"seed {seed} epoch {apart.epoch}"
             assert together.d_loss == pytest.approx(apart.d_loss, abs=0.15), f"seed {seed} epoch {apart.epoch}"
             assert together.g_loss == pytest.approx(apart.g_loss, abs=0.3), f"seed {seed} epoch {apart.epoch}"
 
@@ -128,13 +144,13 @@ def test_stopped_seed_leaves_stack():
     multi.run()
     name, first = next(iter(multi.generator.params.items()))
     old_weight = first.detach().clone()
-    old_moment = multi.generator.optimizer.state[first]["exp_avg"].clone()
+    old_moment = multi.opt_g.state[first]["exp_avg"].clone()
     multi._keep([0, 2])
     assert multi.active == [0, 2]
     remaining = multi.generator.params[name]
     assert remaining.shape[0] == 2
     assert torch.equal(remaining[1], old_weight[2])
-    moment = multi.generator.optimizer.state[remaining]["exp_avg"]
+    moment = multi.opt_g.state[remaining]["exp_avg"]
     assert torch.equal(moment[1], old_moment[2])
     assert multi.data.shape[0] == 2
 
@@ -144,6 +160,7 @@ def test_patience_stops_each_seed_on_its_own():
     results = multi.run()
     for result in results:
         assert result.stop_reason in {"patience", "epochs"}
+        assert result.history[-1].epoch == result.epochs_run
         if result.stop_reason == "patience":
             assert result.epochs_run - result.best_epoch >= 5
 

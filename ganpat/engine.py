@@ -95,6 +95,12 @@ def clear_grads(params: list[torch.Tensor]) -> None:
         param.grad = None
 
 
+def set_requires_grad(params: list[torch.Tensor], flag: bool) -> None:
+    """Set ``requires_grad`` on each of ``params``; a cached list is faster than ``Module.requires_grad_``."""
+    for param in params:
+        param.requires_grad_(flag)
+
+
 @dataclass
 class CheckRecord:
     """The result of one quality check, also written as one line of the training log."""
@@ -234,8 +240,9 @@ class Trainer:
                 f"architecture {self.architecture.name} ends with a sigmoid, which only the bce loss accepts"
             )
         self.d_logits, self.loss_on_probability = self._logit_discriminator()
+        # the weights that train; the generator's step freezes only these discriminator weights
         self.generator_params = [p for p in self.generator.parameters() if p.requires_grad]
-        self.discriminator_params = list(self.discriminator.parameters())
+        self.discriminator_params = [p for p in self.discriminator.parameters() if p.requires_grad]
         noise = draw_check_noise(recipe.check_noise, CHECK_SAMPLES, self.latent_size, CHECK_SEED)
         self.check_noise = noise.to(self.device)
 
@@ -315,11 +322,15 @@ class Trainer:
                 adam_step(self.opt_d)
                 d_loss = d_loss.detach()
 
-        # generator: make the discriminator call generated samples real. Backward goes
-        # only to the generator's weights, so it skips the discriminator's weight gradients.
+        # generator: make the discriminator call generated samples real. The
+        # discriminator's weight gradients would be discarded, so backward skips them.
         clear_grads(self.generator_params)
-        g_loss = self._g_loss(discriminator(self._pack(self.generator(self._noise(b)))))
-        g_loss.backward(inputs=self.generator_params)
+        set_requires_grad(self.discriminator_params, False)
+        try:
+            g_loss = self._g_loss(discriminator(self._pack(self.generator(self._noise(b)))))
+            g_loss.backward()
+        finally:
+            set_requires_grad(self.discriminator_params, True)
         adam_step(self.opt_g)
         if self.ema is not None:
             self._update_ema()

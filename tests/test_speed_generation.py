@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ganpat_executable, invoke, subprocess_env
-from ganpat.generation import CHUNK, Columns, Writer, prefetched
+from ganpat.generation import CHUNK, FLOAT_CELL, Columns, Writer, format_floats, prefetched
 
 ACROSS_CHUNKS = CHUNK + 3
 
@@ -137,3 +137,67 @@ def test_stdout_stops_cleanly_on_closed_pipe(curve_model, tmp_path):
     assert first.count(b",") == 1
     assert process.returncode == 0
     assert b"Traceback" not in stderr
+
+
+def formatted(values: np.ndarray, nonfinite: str | None = None) -> list[str]:
+    """Return format_floats' text of each value."""
+    cells = np.zeros(len(values), FLOAT_CELL)
+    format_floats(values, cells, nonfinite)
+    return [bytes(cell).replace(b"\0", b"").decode() for cell in cells.view(f"V{FLOAT_CELL.itemsize}").tolist()]
+
+
+def percent_g(values: np.ndarray) -> list[str]:
+    return ["%.7g" % value for value in np.asarray(values, dtype=np.float32).tolist()]
+
+
+def test_format_floats_matches_percent_g_on_random_bits():
+    rng = np.random.default_rng(0)
+    # every float32 bit pattern is equally likely: all exponents, subnormals, NaN and infinity
+    values = rng.integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    assert formatted(values) == percent_g(values)
+
+
+def test_format_floats_matches_percent_g_across_decades():
+    rng = np.random.default_rng(1)
+    mantissas = rng.uniform(-10, 10, 200_000)
+    values = (mantissas * 10.0 ** rng.integers(-7, 9, len(mantissas))).astype(np.float32)
+    assert formatted(values) == percent_g(values)
+
+
+def test_format_floats_edge_cases():
+    powers = np.array([10.0**k for k in range(-6, 9)], dtype=np.float32)
+    neighbours = np.concatenate([np.nextafter(powers, np.float32(0)), powers, np.nextafter(powers, np.float32(np.inf))])
+    # float32 values exactly halfway between two 7-digit decimals round to even, as Python's % does
+    ties = np.array([1234567.5, 1234568.5, 9999999.5, 0.5, 2.5], dtype=np.float32)
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-45, 3.4e38, 0.0001, 9.999999e-5, -0.00012345678])
+    for values in (neighbours, -neighbours, ties, special.astype(np.float32)):
+        assert formatted(values) == percent_g(values)
+
+
+def test_format_floats_replaces_nonfinite():
+    values = np.array([np.nan, 1.25, -np.inf], dtype=np.float32)
+    assert formatted(values, "null") == ["null", "1.25", "null"]
+
+
+def test_writer_integers_over_wide_range():
+    columns = Columns(["value"], invalid_value=-1, integer=True)
+    block = np.array([[-1], [0], [10**9], [-(10**12)]])
+    assert write_block("csv", columns, block) == "value\ninvalid\n0\n1000000000\n-1000000000000\n"
+
+
+def test_writer_csv_matches_percent_g_rows():
+    columns = Columns(["x", "y", "z"], invalid_value=None, integer=False)
+    block = np.random.default_rng(2).normal(0, 100, (1000, 3)).astype(np.float32)
+    expected = "x,y,z\n" + "".join("%.7g,%.7g,%.7g\n" % tuple(row) for row in block.tolist())
+    assert write_block("csv", columns, block) == expected
+
+
+def test_writer_json_blocks_join_records():
+    columns = Columns(["x"], invalid_value=None, integer=False)
+    stream = io.BytesIO()
+    writer = Writer(stream, "json", columns, 3)
+    writer.begin()
+    writer.write(np.array([[1.0], [2.5]], dtype=np.float32))
+    writer.write(np.array([[-3.0]], dtype=np.float32))
+    writer.end()
+    assert stream.getvalue() == b'[\n{"x": 1},\n{"x": 2.5},\n{"x": -3}\n]\n'

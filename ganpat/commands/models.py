@@ -28,7 +28,7 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
     """Generate samples from a saved generator (TorchScript .pt or torch.export .pt2)."""
     from ganpat.devices import resolve_device
     from ganpat.evaluation import open_model
-    from ganpat.generation import write_samples
+    from ganpat.generation import keep_freed_memory, write_samples
 
     if fmt is None:
         fmt = FORMAT_BY_SUFFIX.get(Path(output).suffix.lower(), "csv") if output != "-" else "csv"
@@ -36,6 +36,7 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
         raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
     torch_device = resolve_device(device)
     loaded, found = open_model(model, pattern, torch_device)
+    keep_freed_memory()
     try:
         write_samples(loaded, found, count, fmt, output, seed, raw, torch_device)
     except BrokenPipeError:

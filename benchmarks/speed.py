@@ -174,20 +174,36 @@ def best_of(repeats: int, run: Callable[[], Any]) -> float:
     return min(times)
 
 
-def best_of_interleaved(repeats: int, runs: list[Callable[[], Any]]) -> list[float]:
-    """Return the smallest wall time of each run, alternating the runs so that load from other jobs hits all alike."""
-    times: list[list[float]] = [[] for _ in runs]
-    for _ in range(repeats):
+def best_times_interleaved(rounds: int, runs: list[Callable[[], Any]]) -> list[tuple[float, float]]:
+    """Return each run's smallest wall and smallest CPU seconds over ``rounds`` interleaved rounds.
+
+    CPU seconds are this thread's own, so they leave out time in which other processes
+    held the core. They also leave out work on other threads, so they suit one-thread runs.
+    """
+    walls: list[list[float]] = [[] for _ in runs]
+    cpus: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
         for index, run in enumerate(runs):
-            times[index].append(best_of(1, run))
-    return [min(values) for values in times]
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            wall, cpu = time.perf_counter(), time.thread_time()
+            run()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            walls[index].append(time.perf_counter() - wall)
+            cpus[index].append(time.thread_time() - cpu)
+    return [(min(wall), min(cpu)) for wall, cpu in zip(walls, cpus)]
 
 
 def matmul_flops_per_second(device: torch.device, size: int = 512) -> float:
+    """Measure matrix-product throughput: wall time on CUDA, this thread's CPU time on the CPU."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
     repeats = 20
-    seconds = best_of(3, lambda: [a @ b for _ in range(repeats)])
+    if device.type == "cuda":
+        seconds = best_of(3, lambda: [a @ b for _ in range(repeats)])
+    else:
+        ((_, seconds),) = best_times_interleaved(5, [lambda: [a @ b for _ in range(repeats)]])
     return 2 * size**3 * repeats / seconds
 
 
@@ -224,30 +240,34 @@ def check_generator(pattern_name: str, generator: nn.Module, latent: int, device
 
 def bench_step(device: torch.device, profile: bool) -> None:
     print("\n## microseconds per step (one step: the discriminator's and the generator's updates)")
+    epochs, rounds = 2, 12
+    print(f"times are the smallest of {rounds} interleaved rounds of {epochs} epochs, "
+          "as wall / thread CPU microseconds")  # fmt: skip
     throughput = matmul_flops_per_second(device)
     print(f"measured matmul throughput (512 x 512): {throughput / 1e9:.1f} GFLOP/s")
-    epochs = 5
     book = BookCurveLoop(device)
     engine = trainer_for(CURVE, "book", device)
     book.epoch()
     engine._train_epoch()
-    book_seconds, engine_seconds = best_of_interleaved(
-        5, [lambda: [book.epoch() for _ in range(epochs)], lambda: [engine._train_epoch() for _ in range(epochs)]]
+    book_times, engine_times = best_times_interleaved(
+        rounds, [lambda: [book.epoch() for _ in range(epochs)], lambda: [engine._train_epoch() for _ in range(epochs)]]
     )
     steps = epochs * engine.steps_per_epoch
-    book_us, engine_us = book_seconds / steps * 1e6, engine_seconds / steps * 1e6
+    book_wall, book_cpu = (seconds / steps * 1e6 for seconds in book_times)
+    engine_wall, engine_cpu = (seconds / steps * 1e6 for seconds in engine_times)
     limit_us = step_flops(engine) / throughput * 1e6
-    print(f"book recipe, batch 128: book-style loop {book_us:.0f} us, engine {engine_us:.0f} us, "
-          f"ratio engine/book {engine_us / book_us:.2f}, arithmetic limit {limit_us:.0f} us")  # fmt: skip
+    print(f"book recipe, batch 128: book-style loop {book_wall:.0f} / {book_cpu:.0f} us, "
+          f"engine {engine_wall:.0f} / {engine_cpu:.0f} us, ratio engine/book {engine_wall / book_wall:.2f} / "
+          f"{engine_cpu / book_cpu:.2f}, arithmetic limit {limit_us:.0f} us")  # fmt: skip
 
     for pattern_name in (CURVE, ONEHOT):
         trainer = trainer_for(pattern_name, "default", device)
         trainer._train_epoch()
-        seconds = best_of(3, lambda: [trainer._train_epoch() for _ in range(epochs)])
-        per_step = seconds / (epochs * trainer.steps_per_epoch) * 1e6
+        ((wall, cpu),) = best_times_interleaved(rounds // 2, [lambda: [trainer._train_epoch() for _ in range(epochs)]])
+        steps = epochs * trainer.steps_per_epoch
         limit = step_flops(trainer) / throughput * 1e6
-        print(f"{pattern_name} default recipe, batch {trainer.batch_size}: engine {per_step:.0f} us, "
-              f"arithmetic limit {limit:.0f} us")  # fmt: skip
+        print(f"{pattern_name} default recipe, batch {trainer.batch_size}: engine {wall / steps * 1e6:.0f} / "
+              f"{cpu / steps * 1e6:.0f} us, arithmetic limit {limit:.0f} us")  # fmt: skip
 
     if profile:
         from torch.profiler import ProfilerActivity

@@ -113,6 +113,7 @@ def test_adam_step_matches_optimizer_step():
         assert torch.equal(expected, actual)
     for expected, actual in zip(reference.state.values(), direct.state.values()):
         assert torch.equal(expected["step"], actual["step"])
+        assert torch.equal(expected["exp_avg"], actual["exp_avg"])
         assert torch.equal(expected["exp_avg_sq"], actual["exp_avg_sq"])
 
 

@@ -29,9 +29,9 @@ from ganpat.builtin.networks import (
 # masks at once, and the batched form draws them layer by layer, with the same distribution.
 SEQUENCES = (nn.Sequential, SharedDropoutSequential)
 
-# layers that act on each sample (row) alone and hold no weights, so K stacked batches
-# can pass through them as one batch of K * b rows
-ROW_WISE_LAYERS = (
+# layers that act on each element alone and hold no weights, so they take the stacked
+# batch (K, b, features) as it is
+ELEMENTWISE_LAYERS = (
     nn.ReLU,
     nn.LeakyReLU,
     nn.SiLU,
@@ -66,17 +66,31 @@ def _affine(scale_name: str, shift_name: str, x: torch.Tensor, tensors: Tensors)
     return x * tensors[scale_name].unsqueeze(1) + tensors[shift_name].unsqueeze(1)
 
 
-def _row_wise(layer: nn.Module, x: torch.Tensor, tensors: Tensors) -> torch.Tensor:
-    seeds, batch = x.shape[0], x.shape[1]
-    return layer(x.reshape(seeds * batch, x.shape[2])).reshape(seeds, batch, -1)
+def _elementwise(layer: nn.Module, x: torch.Tensor, tensors: Tensors) -> torch.Tensor:
+    return layer(x)
+
+
+def _rectifier(negative_slope: float, x: torch.Tensor, tensors: Tensors) -> torch.Tensor:
+    # in place on the preceding layer's fresh output, whose backward does not read it
+    return torch.nn.functional.leaky_relu_(x, negative_slope) if negative_slope else torch.relu_(x)
+
+
+def _softmax(x: torch.Tensor, tensors: Tensors) -> torch.Tensor:
+    return torch.softmax(x, dim=-1)
 
 
 def _straight_through_gumbel(layer: StraightThroughGumbel, x: torch.Tensor, tensors: Tensors) -> torch.Tensor:
-    seeds, batch, width = x.shape
-    logits = x.reshape(seeds * batch, width)
-    if not (torch.is_grad_enabled() and logits.requires_grad):
-        return _categorical_one_hot(logits).reshape(seeds, batch, width)
-    return layer(logits).reshape(seeds, batch, width)
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        seeds, batch, width = x.shape
+        return _categorical_one_hot(x.reshape(seeds * batch, width)).reshape(seeds, batch, width)
+
+    # StraightThroughGumbel.forward along the last dimension, with its float operations
+    # in the same order, in place where autograd allows
+    uniform = torch.rand_like(x).clamp_(min=1e-12, max=1.0 - 1e-7)
+    soft = torch.softmax((x - uniform.log_().neg_().log_()).div_(layer.temperature), dim=-1)
+    index = soft.argmax(dim=-1, keepdim=True)
+    hard = torch.zeros_like(soft).scatter_(-1, index, 1.0)
+    return hard.sub_(soft.detach()) + soft
 
 
 def _categorical_one_hot(logits: torch.Tensor) -> torch.Tensor:
@@ -106,8 +120,12 @@ def batched_layers(module: nn.Module) -> list[Layer] | None:
             layers.append(partial(_affine, f"{name}.scale", f"{name}.shift"))
         elif type(layer) is StraightThroughGumbel:
             layers.append(partial(_straight_through_gumbel, layer))
-        elif type(layer) in ROW_WISE_LAYERS or (type(layer) is nn.Softmax and layer.dim in (1, -1)):
-            layers.append(partial(_row_wise, layer))
+        elif type(layer) in (nn.ReLU, nn.LeakyReLU) and layers and getattr(layers[-1], "func", None) is _linear:
+            layers.append(partial(_rectifier, getattr(layer, "negative_slope", 0.0)))
+        elif type(layer) in ELEMENTWISE_LAYERS:
+            layers.append(partial(_elementwise, layer))
+        elif type(layer) is nn.Softmax and layer.dim in (1, -1):
+            layers.append(_softmax)
         else:
             return None
     return layers

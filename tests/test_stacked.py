@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganpat.builtin.networks import Affine, StraightThroughGumbel
+from ganpat.builtin.networks import Affine, StraightThroughGumbel, UniformDropout
 from ganpat.stacked import StackedNetwork, _categorical_one_hot
 
 
@@ -123,3 +123,36 @@ def test_gumbel_head_emits_one_hot(grad):
     if grad:
         out[..., 0].sum().backward()
         assert stack.params["0.weight"].grad.abs().sum() > 0
+
+
+def test_gumbel_head_matches_module_on_same_draw():
+    modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 6), StraightThroughGumbel(2.0)))
+    stack = StackedNetwork(modules)
+    x = torch.randn(2, 7, 3)
+    torch.manual_seed(5)
+    out = stack(x)
+    out[..., 1].sum().backward()
+
+    # the module alone on both seeds' rows, with the same weights and the same uniform draw
+    logits = torch.cat([modules[row][0](x[row]) for row in range(2)]).detach().requires_grad_(True)
+    torch.manual_seed(5)
+    expected = modules[0][1](logits)
+    expected[:, 1].sum().backward()
+    torch.testing.assert_close(out.reshape(14, 6), expected)
+    weight_gradient = stack.params["0.weight"].grad[0]
+    torch.testing.assert_close(weight_gradient, x[0].T @ logits.grad[:7])
+
+
+def test_dropout_matches_module_on_same_draw():
+    dropout = UniformDropout(0.3)
+    modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 64), dropout))
+    stack = StackedNetwork(modules)
+    assert not stack.uses_vmap
+    x = torch.randn(2, 5, 3)
+    torch.manual_seed(11)
+    out = stack(x)
+    hidden = torch.stack([modules[row][0](x[row]) for row in range(2)])
+    torch.manual_seed(11)
+    expected = dropout(hidden)
+    torch.testing.assert_close(out, expected)
+    assert 0 < (out == 0).float().mean() < 0.6

@@ -10,7 +10,7 @@ from torch import nn
 from torch.func import vmap
 
 from ganpat import plugins
-from ganpat.builtin.networks import SharedDropoutSequential, UniformDropout
+from ganpat.builtin.networks import SharedDropoutSequential, UniformDropout, column_major
 from ganpat.engine import Trainer, adam_step
 
 
@@ -83,6 +83,21 @@ def test_shared_dropout_slice_keeps_class():
     assert isinstance(head, SharedDropoutSequential)
     assert head.shared
     assert head[0] is net[0]
+
+
+def test_column_major_linear_matches_linear():
+    torch.manual_seed(0)
+    plain = nn.Linear(2, 256)
+    transposed = column_major(copy.deepcopy(plain))
+    assert transposed.weight.stride() == (1, 256)
+    x = torch.randn(128, 2)
+    for layer in (plain, transposed):
+        layer(x).square().mean().backward()
+    assert torch.equal(plain(x), transposed(x))
+    torch.testing.assert_close(transposed.weight.grad, plain.weight.grad)
+    assert transposed.weight.grad.stride() == (1, 256)
+    transposed.load_state_dict(nn.Linear(2, 256).state_dict())
+    assert transposed.weight.stride() == (1, 256)
 
 
 def test_logit_discriminator_drops_sigmoid():

@@ -11,6 +11,8 @@ from ganpat.architecture import ModelSpec
 
 # values of one int16 lane of random bits
 LANE_VALUES = 65536
+# input widths up to which a discriminator's first layer stores its weight column-major
+NARROW_INPUT = 8
 
 
 class Affine(nn.Module):
@@ -168,10 +170,25 @@ def activation(name: str) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}; use relu, leaky_relu or silu")
 
 
-def linear(width_in: int, width_out: int, options: Mapping[str, Any]) -> nn.Module:
+def column_major(layer: nn.Linear) -> nn.Linear:
+    """Store ``layer``'s weight transposed in memory, keeping its values, shape and state_dict keys.
+
+    Autograd then computes the weight gradient as ``x.T @ grad`` rather than ``grad.T @ x``.
+    For 2 inputs, 256 outputs and a batch of 128, that product took about a fifth of the
+    time (torch 2.13.0+cpu, 2-core x86_64, one thread), because the other one has only two
+    output columns.
+    """
+    layer.weight = nn.Parameter(layer.weight.detach().t().contiguous().t())
+    return layer
+
+
+def discriminator_linear(width_in: int, width_out: int, options: Mapping[str, Any]) -> nn.Module:
+    """Return a discriminator's linear layer: spectrally normalised when the options ask, column-major when narrow."""
     layer = nn.Linear(width_in, width_out)
     if options.get("spectral_norm", False):
         return nn.utils.parametrizations.spectral_norm(layer)
+    if width_in <= NARROW_INPUT < width_out:
+        return column_major(layer)
     return layer
 
 
@@ -185,7 +202,7 @@ def book_curve_generator(spec: ModelSpec) -> nn.Module:
 
 def book_curve_discriminator(spec: ModelSpec) -> nn.Module:
     return SharedDropoutSequential(
-        nn.Linear(spec.sample_dim * spec.pack, 256), nn.ReLU(), UniformDropout(0.3),
+        discriminator_linear(spec.sample_dim * spec.pack, 256, {}), nn.ReLU(), UniformDropout(0.3),
         nn.Linear(256, 128), nn.ReLU(), UniformDropout(0.3),
         nn.Linear(128, 64), nn.ReLU(), UniformDropout(0.3),
         nn.Linear(64, 1), nn.Sigmoid(),
@@ -236,9 +253,9 @@ def mlp_discriminator(spec: ModelSpec) -> nn.Module:
     width = spec.sample_dim * spec.pack
     dropout = float(options.get("dropout", 0.0))
     for hidden in options.get("d_hidden", [128, 128]):
-        layers += [linear(width, hidden, options), activation(options.get("d_activation", "leaky_relu"))]
+        layers += [discriminator_linear(width, hidden, options), activation(options.get("d_activation", "leaky_relu"))]
         if dropout > 0:
             layers.append(UniformDropout(dropout))
         width = hidden
-    layers.append(linear(width, 1, options))
+    layers.append(discriminator_linear(width, 1, options))
     return SharedDropoutSequential(*layers)

@@ -11,7 +11,7 @@ from ganpat.architecture import ModelSpec
 
 # values of one int16 lane of random bits
 LANE_VALUES = 65536
-# input widths up to which a discriminator's first layer stores its weight column-major
+# input widths up to which a discriminator's linear layer stores its weight column-major
 NARROW_INPUT = 8
 
 

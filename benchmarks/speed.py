@@ -18,6 +18,7 @@ import argparse
 import math
 import os
 import platform
+import statistics
 import time
 from typing import Any, Callable
 
@@ -174,14 +175,13 @@ def best_of(repeats: int, run: Callable[[], Any]) -> float:
     return min(times)
 
 
-def best_times_interleaved(rounds: int, runs: list[Callable[[], Any]]) -> list[tuple[float, float]]:
-    """Return each run's smallest wall and smallest CPU seconds over ``rounds`` interleaved rounds.
+def interleaved_times(rounds: int, runs: list[Callable[[], Any]]) -> list[list[tuple[float, float]]]:
+    """Call every run once per round, alternating the runs; return each run's (wall, CPU) seconds per round.
 
     CPU seconds are this thread's own, so they leave out time in which other processes
     held the core. They also leave out work on other threads, so they suit one-thread runs.
     """
-    walls: list[list[float]] = [[] for _ in runs]
-    cpus: list[list[float]] = [[] for _ in runs]
+    times: list[list[tuple[float, float]]] = [[] for _ in runs]
     for _ in range(rounds):
         for index, run in enumerate(runs):
             if torch.cuda.is_available():
@@ -190,9 +190,18 @@ def best_times_interleaved(rounds: int, runs: list[Callable[[], Any]]) -> list[t
             run()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            walls[index].append(time.perf_counter() - wall)
-            cpus[index].append(time.thread_time() - cpu)
-    return [(min(wall), min(cpu)) for wall, cpu in zip(walls, cpus)]
+            times[index].append((time.perf_counter() - wall, time.thread_time() - cpu))
+    return times
+
+
+def smallest(times: list[tuple[float, float]]) -> tuple[float, float]:
+    """Return the smallest wall and the smallest CPU seconds of :func:`interleaved_times` rounds."""
+    return min(wall for wall, _ in times), min(cpu for _, cpu in times)
+
+
+def best_times_interleaved(rounds: int, runs: list[Callable[[], Any]]) -> list[tuple[float, float]]:
+    """Return each run's smallest wall and smallest CPU seconds over ``rounds`` interleaved rounds."""
+    return [smallest(times) for times in interleaved_times(rounds, runs)]
 
 
 def matmul_flops_per_second(device: torch.device, size: int = 512) -> float:
@@ -240,25 +249,27 @@ def check_generator(pattern_name: str, generator: nn.Module, latent: int, device
 
 def bench_step(device: torch.device, profile: bool) -> None:
     print("\n## microseconds per step (one step: the discriminator's and the generator's updates)")
-    epochs, rounds = 2, 12
-    print(f"times are the smallest of {rounds} interleaved rounds of {epochs} epochs, "
-          "as wall / thread CPU microseconds")  # fmt: skip
+    epochs, rounds = 1, 16
+    print(f"times are the smallest of {rounds} interleaved rounds of {epochs} epoch(s), as wall / thread CPU "
+          "microseconds; the ratio is the median of the rounds' own ratios, whose two runs met the same load")  # fmt: skip
     throughput = matmul_flops_per_second(device)
     print(f"measured matmul throughput (512 x 512): {throughput / 1e9:.1f} GFLOP/s")
     book = BookCurveLoop(device)
     engine = trainer_for(CURVE, "book", device)
     book.epoch()
     engine._train_epoch()
-    book_times, engine_times = best_times_interleaved(
+    book_rounds, engine_rounds = interleaved_times(
         rounds, [lambda: [book.epoch() for _ in range(epochs)], lambda: [engine._train_epoch() for _ in range(epochs)]]
     )
     steps = epochs * engine.steps_per_epoch
-    book_wall, book_cpu = (seconds / steps * 1e6 for seconds in book_times)
-    engine_wall, engine_cpu = (seconds / steps * 1e6 for seconds in engine_times)
+    book_wall, book_cpu = (seconds / steps * 1e6 for seconds in smallest(book_rounds))
+    engine_wall, engine_cpu = (seconds / steps * 1e6 for seconds in smallest(engine_rounds))
+    wall_ratio = statistics.median(ours[0] / theirs[0] for theirs, ours in zip(book_rounds, engine_rounds))
+    cpu_ratio = statistics.median(ours[1] / theirs[1] for theirs, ours in zip(book_rounds, engine_rounds))
     limit_us = step_flops(engine) / throughput * 1e6
     print(f"book recipe, batch 128: book-style loop {book_wall:.0f} / {book_cpu:.0f} us, "
-          f"engine {engine_wall:.0f} / {engine_cpu:.0f} us, ratio engine/book {engine_wall / book_wall:.2f} / "
-          f"{engine_cpu / book_cpu:.2f}, arithmetic limit {limit_us:.0f} us")  # fmt: skip
+          f"engine {engine_wall:.0f} / {engine_cpu:.0f} us, ratio engine/book {wall_ratio:.2f} / {cpu_ratio:.2f}, "
+          f"arithmetic limit {limit_us:.0f} us")  # fmt: skip
 
     for pattern_name in (CURVE, ONEHOT):
         trainer = trainer_for(pattern_name, "default", device)

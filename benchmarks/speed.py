@@ -326,11 +326,26 @@ def bench_quality(device: torch.device, seeds: int) -> None:
               f"{met_count} of {seeds} met the target")  # fmt: skip
 
 
+def timed(run: Callable[[], Any]) -> tuple[float, float]:
+    """Return the wall seconds and this thread's CPU seconds of one call.
+
+    With one thread, CPU seconds leave out the time other processes on the machine held the core.
+    """
+    wall, cpu = time.perf_counter(), time.thread_time()
+    run()
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def seed_recipes() -> list[tuple[str, str]]:
+    return [(CURVE, "default"), (ONEHOT, "default"), (CURVE, "book"), (ONEHOT, "book")]
+
+
 def bench_seeds(device: torch.device, seeds: int, epochs: int) -> None:
     print(f"\n## {seeds} seeds batched vs {seeds} separate runs, {epochs} epochs each, "
           "no early stopping and one quality check at the end")  # fmt: skip
+    print("seconds as wall / thread CPU; gains are per-model throughput over the separate runs, from CPU seconds")
     registry = plugins.registry()
-    for pattern_name, recipe_name in ((CURVE, "default"), (ONEHOT, "default"), (CURVE, "book"), (ONEHOT, "book")):
+    for pattern_name, recipe_name in seed_recipes():
         pattern = registry.pattern(pattern_name)
         # the book's one-hot recipe takes one step per epoch, so it gets more epochs
         run_epochs = epochs * 10 if (recipe_name, pattern_name) == ("book", ONEHOT) else epochs
@@ -338,15 +353,48 @@ def bench_seeds(device: torch.device, seeds: int, epochs: int) -> None:
             epochs=run_epochs, target_hold=0, patience=10**9, check_every=run_epochs
         )
         architecture = registry.architecture(recipe.architecture)
-        started = time.perf_counter()
-        for seed in range(seeds):
-            Trainer(pattern, architecture, recipe, seed=seed, device=device).run()
-        separate = time.perf_counter() - started
-        started = time.perf_counter()
-        MultiSeedTrainer(pattern, architecture, recipe, list(range(seeds)), device).run()
-        batched = time.perf_counter() - started
-        print(f"{pattern_name} {recipe_name}: separate {separate:.1f} s, batched {batched:.1f} s, "
-              f"per-model throughput x{separate / batched:.2f}")  # fmt: skip
+
+        def separate() -> None:
+            for seed in range(seeds):
+                Trainer(pattern, architecture, recipe, seed=seed, device=device).run()
+
+        def batched(layers: bool) -> Callable[[], Any]:
+            return lambda: MultiSeedTrainer(pattern, architecture, recipe, list(range(seeds)), device, batched=layers).run()
+
+        # one short run of each path first, so that no timing includes torch's first-call costs
+        warm_up = recipe.replace(epochs=1, check_every=1)
+        Trainer(pattern, architecture, warm_up, seed=0, device=device).run()
+        for layers in (True, False):
+            MultiSeedTrainer(pattern, architecture, warm_up, [0, 1], device, batched=layers).run()
+
+        apart = timed(separate)
+        together = timed(batched(True))
+        vmapped = timed(batched(False))
+        print(f"{pattern_name} {recipe_name}: separate {apart[0]:.1f} / {apart[1]:.1f}, "
+              f"batched layers {together[0]:.1f} / {together[1]:.1f} (x{apart[1] / together[1]:.2f}), "
+              f"vmap {vmapped[0]:.1f} / {vmapped[1]:.1f} (x{apart[1] / vmapped[1]:.2f})")  # fmt: skip
+
+    print(f"\n## training steps alone: one seed's step x {seeds} vs one batched step of {seeds} seeds")
+    print("microseconds as wall / thread CPU, smallest of 6 interleaved rounds of at least 16 steps")
+    for pattern_name, recipe_name in seed_recipes():
+        pattern = registry.pattern(pattern_name)
+        recipe = pattern.recipes[recipe_name]
+        architecture = registry.architecture(recipe.architecture)
+        single = Trainer(pattern, architecture, recipe, seed=0, device=device)
+        multi = MultiSeedTrainer(pattern, architecture, recipe, list(range(seeds)), device)
+        single._train_epoch()
+        multi._train_epoch()
+        repeats = max(1, 16 // multi.steps_per_epoch)
+        times = best_times_interleaved(
+            6, [lambda: [single._train_epoch() for _ in range(repeats)], lambda: [multi._train_epoch() for _ in range(repeats)]]
+        )
+        (single_wall, single_cpu), (multi_wall, multi_cpu) = (
+            (wall / (repeats * multi.steps_per_epoch) * 1e6, cpu / (repeats * multi.steps_per_epoch) * 1e6)
+            for wall, cpu in times
+        )
+        print(f"{pattern_name} {recipe_name}: one seed {single_wall:.0f} / {single_cpu:.0f} us, "
+              f"{seeds} batched {multi_wall:.0f} / {multi_cpu:.0f} us, "
+              f"per-model throughput x{seeds * single_cpu / multi_cpu:.2f}")  # fmt: skip
 
 
 def main() -> None:

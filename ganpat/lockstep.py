@@ -57,7 +57,11 @@ def _per_seed_mean(values: torch.Tensor) -> torch.Tensor:
 
 
 class MultiSeedTrainer:
-    """Trains one GAN per seed in lockstep, with per-seed optimizer state and early stopping."""
+    """Trains one GAN per seed in lockstep, with per-seed optimizer state and early stopping.
+
+    ``batched=False`` runs every network through vmap, as networks without a batched
+    form always do; the benchmark uses it to compare the two.
+    """
 
     def __init__(
         self,

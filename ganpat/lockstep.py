@@ -40,16 +40,16 @@ def _keep_optimizer_rows(
     optimizer: torch.optim.Adam, pairs: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor
 ) -> torch.optim.Adam:
     """Return an Adam over the new parameters of ``pairs`` whose state is the old state's ``rows``."""
-    kept = torch.optim.Adam([new for _, new in pairs], **optimizer.defaults)
-    kept.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"]
+    selected = torch.optim.Adam([new for _, new in pairs], **optimizer.defaults)
+    selected.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"]
     for old, new in pairs:
         state = optimizer.state.get(old)
         if state:
-            kept.state[new] = {
+            selected.state[new] = {
                 key: (value[rows].clone() if torch.is_tensor(value) and value.dim() > 0 else value)
                 for key, value in state.items()
             }
-    return kept
+    return selected
 
 
 def _per_seed_mean(values: torch.Tensor) -> torch.Tensor:
@@ -60,7 +60,7 @@ class MultiSeedTrainer:
     """Trains one GAN per seed in lockstep, with per-seed optimizer state and early stopping.
 
     ``batched=False`` runs every network through vmap, as networks without a batched
-    form always do; the benchmark uses it to compare the two.
+    form always do. The benchmark uses it to compare the two.
     """
 
     def __init__(

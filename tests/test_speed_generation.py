@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import ganpat_executable, invoke, subprocess_env
-from ganpat.generation import CHUNK, FLOAT_CELL, Columns, Writer, format_floats, prefetched
+from ganpat.generation import CHUNK, Columns, Writer, prefetched
+from ganpat.text_rows import FLOAT_CELL, format_floats
 
 ACROSS_CHUNKS = CHUNK + 3
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Callable
 
 from ganpat import hookimpl
+from ganpat.architecture import Architecture
 from ganpat.pattern import Pattern
 from ganpat.plotter import Plotter
+from ganpat_toy2d.architectures import MixtureMlp
 from ganpat_toy2d.curves import NoisyCurvePattern, moon_points, swiss_roll_points
 from ganpat_toy2d.mixtures import GaussianMixturePattern, grid_centres, ring_centres
 from ganpat_toy2d.plotters import DensityPlotter
-from ganpat_toy2d.recipes import CURVE_RECIPE, MIXTURE_RECIPE
+from ganpat_toy2d.recipes import CURVE_RECIPE, GRID_RECIPE, RING_RECIPE
 
 __version__ = "0.1.0"
 
@@ -24,7 +26,7 @@ PATTERNS: tuple[Pattern, ...] = (
         ring_centres(8, radius=2.0),
         std=0.02,
         min_high_quality=0.95,
-        recipes={"default": MIXTURE_RECIPE},
+        recipes={"default": RING_RECIPE},
     ),
     GaussianMixturePattern(
         "grid-25",
@@ -32,7 +34,7 @@ PATTERNS: tuple[Pattern, ...] = (
         grid_centres([-4.0, -2.0, 0.0, 2.0, 4.0]),
         std=0.05,
         min_high_quality=0.90,
-        recipes={"default": MIXTURE_RECIPE},
+        recipes={"default": GRID_RECIPE},
     ),
     NoisyCurvePattern(
         "two-moons",
@@ -61,6 +63,11 @@ PATTERNS: tuple[Pattern, ...] = (
 def register_patterns(register: Callable[[Pattern], None]) -> None:
     for pattern in PATTERNS:
         register(pattern)
+
+
+@hookimpl
+def register_architectures(register: Callable[[Architecture], None]) -> None:
+    register(MixtureMlp())
 
 
 @hookimpl

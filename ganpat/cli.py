@@ -17,6 +17,7 @@ import click
 
 from ganpat import __version__
 from ganpat.errors import GanpatError
+from ganpat.recipe import MAX_SEED
 
 
 class PositiveFloat(click.ParamType):
@@ -34,10 +35,11 @@ class PositiveFloat(click.ParamType):
         return number
 
 
-# torch seeds are unsigned 64-bit integers
-SEED = click.IntRange(min=0, max=2**64 - 1)
+SEED = click.IntRange(min=0, max=MAX_SEED)
 # evaluate and plot hold every sample in memory (a one-hot sample is 400 bytes), unlike generate
 MAX_MEASURED = 1_000_000
+# generate streams, so memory is no limit; this ceiling (about 200 GB of two-column csv) catches a mistyped -n
+MAX_GENERATED = 10**10
 
 
 class GanpatGroup(click.Group):

@@ -18,7 +18,8 @@ from ganpat import plugins
 from ganpat.engine import TrainResult
 from ganpat.errors import GanpatError, UsageProblem
 from ganpat.lockstep import MultiSeedTrainer
-from ganpat.persistence import atomic_write, save_torchscript
+from ganpat.persistence import atomic_write, check_writable, save_torchscript
+from ganpat.recipe import MAX_SEED
 from ganpat.training import TrainRequest, build_metadata, build_recipe, default_model_path, log_path_for
 
 __all__ = ["MultiSeedTrainer", "MultiSeedOutcome", "SeedOutcome", "best_seed", "parse_seeds", "seed_file", "train_seeds"]
@@ -37,13 +38,21 @@ def parse_seeds(text: str) -> list[int]:
             raise UsageProblem(f"invalid --seeds {text!r}; use a count such as 16, a range such as 0-15, or 1,5,9")
         first, last = found.groups()
         if last is None and len(parts) == 1:
+            if int(first) > MAX_SEEDS:
+                raise UsageProblem(f"--seeds {text!r} selects {first} seeds; the maximum is {MAX_SEEDS}")
             seeds += range(int(first))
         elif last is None:
             seeds.append(int(first))
         else:
             if int(last) < int(first):
                 raise UsageProblem(f"invalid --seeds range {part!r}: the end is below the start; write it as low-high")
+            if int(last) - int(first) >= MAX_SEEDS:
+                raise UsageProblem(f"--seeds range {part!r} selects more than {MAX_SEEDS} seeds, the maximum")
             seeds += range(int(first), int(last) + 1)
+        if len(seeds) > MAX_SEEDS:
+            raise UsageProblem(f"--seeds {text!r} selects {len(seeds)} seeds; the maximum is {MAX_SEEDS}")
+    if seeds and max(seeds) > MAX_SEED:
+        raise UsageProblem(f"--seeds {text!r} goes past {MAX_SEED}, the largest seed; choose smaller seeds")
     if not seeds:
         raise UsageProblem(f"--seeds {text!r} selects no seeds; give a count of at least 1")
     if len(set(seeds)) != len(seeds):
@@ -96,6 +105,7 @@ def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbac
     out = request.out or default_model_path(pattern.name)
     if out.is_dir():
         raise UsageProblem(f"--out {out} is a folder; give a file name such as {out / (pattern.name + '.pt')}")
+    check_writable(out)
     try:
         trainer = MultiSeedTrainer(pattern, architecture, recipe, seeds, device, callbacks)
     except (ValueError, TypeError) as error:

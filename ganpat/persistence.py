@@ -42,8 +42,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp"
 
     ``suffix`` ends the temporary file's name, for writers that check it (torch.export.save wants .pt2).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    handle, temporary = _create_temporary(path, suffix)
     os.close(handle)
     try:
         write(Path(temporary))
@@ -56,6 +55,25 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def check_writable(path: Path) -> None:
+    """Raise UsageProblem unless a file can be created in ``path``'s folder, creating missing folders."""
+    handle, probe = _create_temporary(path, ".probe")
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _create_temporary(path: Path, suffix: str) -> tuple[int, str]:
+    """Create the folders above ``path`` and an empty temporary file beside it; return mkstemp's result."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except (FileExistsError, NotADirectoryError) as error:
+        reason = f"{error.filename} is a file, not a folder"
+    except OSError as error:
+        reason = f"{error.strerror or error} in {path.parent}"
+    raise UsageProblem(f"cannot write {path}: {reason}; choose a path in a folder you can write to")
 
 
 def file_mode_for(path: Path) -> int:

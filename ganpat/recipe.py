@@ -9,6 +9,9 @@ from typing import Any, Mapping
 LOSSES = ("bce", "hinge")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 CHECK_NOISE_KINDS = ("normal", "sobol")
+# torch.Generator.manual_seed accepts 64-bit seeds but gives seed s + 2**63 the same stream as s
+# (torch 2.13.0), so ganpat takes seeds up to 2**63 - 1 and each one gives its own stream
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ from ganpat import __version__, plugins
 from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import InvalidSamples, UsageProblem
 from ganpat.pattern import Pattern
-from ganpat.persistence import checkpoint_path, file_mode_for, load_checkpoint, save_checkpoint, save_torchscript
+from ganpat.persistence import (
+    check_writable,
+    checkpoint_path,
+    file_mode_for,
+    load_checkpoint,
+    save_checkpoint,
+    save_torchscript,
+)
 from ganpat.recipe import Recipe
 
 # seconds between checkpoint writes during training
@@ -144,6 +151,7 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     out = request.out or default_model_path(pattern.name)
     if out.is_dir():
         raise UsageProblem(f"--out {out} is a folder; give a file name such as {out / (pattern.name + '.pt')}")
+    check_writable(out)
     identity = {
         "pattern": pattern.name,
         "architecture": recipe.architecture,
@@ -182,7 +190,7 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     # an interrupted run never replaces a generator, log or checkpoint that was already there
     path = out
     if result.interrupted and existed:
-        path = out.with_name(out.stem + ".interrupted" + out.suffix)
+        path = interrupted_path(out)
     log.path = log_path_for(path)
     metadata = build_metadata(pattern, recipe, request, result, log.path, device)
     try:
@@ -202,6 +210,17 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
         checkpoint.save(trainer)
         _remove(partial)
     return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
+
+
+def interrupted_path(out: Path) -> Path:
+    """Return the first free name for an interrupted run beside ``out``: NAME.interrupted.pt, then NAME.interrupted-2.pt, ..."""
+    number = 1
+    while True:
+        tag = ".interrupted" if number == 1 else f".interrupted-{number}"
+        path = out.with_name(out.stem + tag + out.suffix)
+        if not any(taken.exists() for taken in (path, log_path_for(path), checkpoint_path(path))):
+            return path
+        number += 1
 
 
 def _remove(path: Path) -> None:

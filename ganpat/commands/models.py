@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganpat.cli import MAX_MEASURED, SEED, cli, make_console
+from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, cli, make_console
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -17,7 +17,7 @@ FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True, help="Number of samples.")
+@click.option("-n", "count", type=click.IntRange(min=0, max=MAX_GENERATED), default=10, show_default=True, help="Number of samples.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "npy"]), help="Output format [default: from the --output suffix, else csv].")
 @click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")

@@ -24,7 +24,8 @@ import torch
 
 from ganpat import losses
 from ganpat.architecture import Architecture
-from ganpat.engine import CheckRecord, Trainer, TrainResult, adam_options, adam_step
+from ganpat.optimizer import adam_options, adam_step
+from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import InvalidSamples, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.recipe import Recipe

@@ -11,7 +11,8 @@ from torch.func import vmap
 
 from ganpat import plugins
 from ganpat.builtin.networks import SharedDropoutSequential, UniformDropout, column_major
-from ganpat.engine import Trainer, adam_step
+from ganpat.optimizer import adam_step
+from ganpat.engine import Trainer
 
 
 def book_trainer(seed: int = 0) -> Trainer:

@@ -44,13 +44,13 @@ def run_one(pattern: str, seed: int, folder: Path) -> dict[str, object]:
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    print("| pattern | seed | modes | high_quality | tv_modes | epochs | stopped by | target met |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+    print("| pattern | seed | modes | high_quality | tv_modes | epochs | stopped by | seconds | target met |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---|")
     for row in rows:
         modes = f"{int(row['modes_captured'])}/{int(row['modes_total'])}"  # type: ignore[call-overload]
         print(
             f"| {row['pattern']} | {row['seed']} | {modes} | {row['high_quality']:.3f} | {row['tv_modes']:.3f} "
-            f"| {row['epochs_run']} | {row['stop_reason']} | {'yes' if row['target_met'] else 'no'} |"
+            f"| {row['epochs_run']} | {row['stop_reason']} | {row['seconds']} | {'yes' if row['target_met'] else 'no'} |"
         )
 
 

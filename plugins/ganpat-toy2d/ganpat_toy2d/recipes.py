@@ -67,4 +67,6 @@ GRID_RECIPE = RING_RECIPE.replace(
     epochs=200,
 )
 
+# Over seeds 0-9, this recipe met the curves' targets on 10 of 10 swiss-roll seeds and 8 of 10
+# two-moons seeds (two-moons seeds 0 and 7 ended at high_quality 0.934 and 0.936).
 CURVE_RECIPE = MLP_RECIPE

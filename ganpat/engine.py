@@ -319,8 +319,11 @@ class Trainer:
         )
         self.history.append(record)
 
-        # keep the best generator, and count consecutive checks that allow an early stop
-        if score > self.best_score:
+        # keep the best generator, and count consecutive checks that allow an early stop. A check that meets the
+        # target outranks any that does not, so a run that stops at the target saves a generator that met it
+        # even when the pattern's score rates some earlier, off-target check higher.
+        best_met = self.best_state is not None and self.pattern.target_met(self.best_metrics)
+        if (met, score) > (best_met, self.best_score):
             self.best_score = score
             self.best_metrics = dict(metrics)
             self.best_epoch = self.epoch

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import torch
 from conftest import assert_clean_error, leftover_temporaries, scripted_state, train_in_process
 
 from ganpat import plugins
-from ganpat.engine import CHECK_SAMPLES, CHECK_SEED
+from ganpat.engine import CHECK_SAMPLES, CHECK_SEED, Trainer
 from ganpat.persistence import checkpoint_path, load_generator
 from ganpat.training import TrainRequest, log_path_for
 from ganpat.training import train as run_training
@@ -28,7 +30,7 @@ def test_saved_generator_is_best_checked(tmp_path):
         out, "onehot-multiples-of-5", "--recipe", "book", "--epochs", "400", "--patience", "40", "--seed", "2"
     )
     log = read_log(out)
-    best = max(log, key=lambda record: record["score"])
+    best = max(log, key=lambda record: (record["target_met"], record["score"]))
 
     # the run must have gone past its best check, or this test proves nothing
     assert metadata["best_epoch"] < metadata["epochs_run"]
@@ -43,6 +45,26 @@ def test_saved_generator_is_best_checked(tmp_path):
         samples = loaded.module(noise)
     metrics = plugins.registry().pattern("onehot-multiples-of-5").metrics(samples)
     assert metrics == pytest.approx(metadata["metrics"])
+
+
+def test_check_meeting_target_outranks_higher_score():
+    registry = plugins.registry()
+    pattern = copy.copy(registry.pattern("sine"))
+    # scripted checks: the first scores highest but misses the target, the next two meet it
+    scripted = iter([{"score": 0.9, "met": 0.0}, {"score": 0.5, "met": 1.0}, {"score": 0.4, "met": 1.0}])
+    pattern.metrics = lambda samples: dict(next(scripted))
+    pattern.score = lambda metrics: metrics["score"]
+    pattern.target_met = lambda metrics, tighter=None: metrics["met"] == 1.0
+    recipe = pattern.default_recipe.replace(epochs=3, steps_per_epoch=1)
+    trainer = Trainer(pattern, registry.architecture(recipe.architecture), recipe, seed=0)
+
+    for epoch in (1, 2, 3):
+        trainer.epoch = epoch
+        trainer._check(0.0, 0.0, time.perf_counter())
+
+    assert trainer.best_epoch == 2
+    assert trainer.best_score == 0.5
+    assert trainer.best_metrics["met"] == 1.0
 
 
 def test_train_prints_path_and_quality(ganpat_cli, tmp_path):

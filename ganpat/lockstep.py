@@ -94,10 +94,10 @@ class MultiSeedTrainer:
         self.discriminator = StackedNetwork([m.discriminator for m in self.members], batched=batched)
         self.opt_g = _adam(self.generator, recipe, recipe.lr_g)
         self.opt_d = _adam(self.discriminator, recipe, recipe.lr_d)
-        # a final sigmoid is left out and the bce loss taken on the logits: the same
-        # function in fewer kernels, without the log clamp at -100 of bce on probabilities
-        self.d_logits = self.probability_output and self.discriminator.ends_with_sigmoid
-        self.loss_on_probability = self.probability_output and not self.d_logits
+        # A final sigmoid is left out and the bce loss taken on the logits. That is the same
+        # function in fewer kernels, without the log clamp at -100 of bce on probabilities.
+        self.skip_sigmoid = self.probability_output and self.discriminator.ends_with_sigmoid
+        self.loss_on_probability = self.probability_output and not self.skip_sigmoid
         self.ema: StackedNetwork | None = None
         if first.ema is not None:
             self.ema = StackedNetwork([m.ema for m in self.members if m.ema is not None], with_grad=False, batched=batched)
@@ -149,7 +149,7 @@ class MultiSeedTrainer:
         generator = self.generator
 
         def discriminator(x: torch.Tensor, detached: bool = False) -> torch.Tensor:
-            return self.discriminator(x, detached=detached, logits=self.d_logits)
+            return self.discriminator(x, detached=detached, logits=self.skip_sigmoid)
 
         for _ in range(self.recipe.n_critic):
             with torch.no_grad():

@@ -38,27 +38,24 @@ def parse_seeds(text: str) -> list[int]:
             raise UsageProblem(f"invalid --seeds {text!r}; use a count such as 16, a range such as 0-15, or 1,5,9")
         first, last = found.groups()
         if last is None and len(parts) == 1:
-            if int(first) > MAX_SEEDS:
-                raise UsageProblem(f"--seeds {text!r} selects {first} seeds; the maximum is {MAX_SEEDS}")
-            seeds += range(int(first))
+            low, high = 0, int(first) - 1
         elif last is None:
-            seeds.append(int(first))
+            low = high = int(first)
         else:
-            if int(last) < int(first):
+            low, high = int(first), int(last)
+            if high < low:
                 raise UsageProblem(f"invalid --seeds range {part!r}: the end is below the start; write it as low-high")
-            if int(last) - int(first) >= MAX_SEEDS:
-                raise UsageProblem(f"--seeds range {part!r} selects more than {MAX_SEEDS} seeds, the maximum")
-            seeds += range(int(first), int(last) + 1)
-        if len(seeds) > MAX_SEEDS:
-            raise UsageProblem(f"--seeds {text!r} selects {len(seeds)} seeds; the maximum is {MAX_SEEDS}")
-    if seeds and max(seeds) > MAX_SEED:
-        raise UsageProblem(f"--seeds {text!r} goes past {MAX_SEED}, the largest seed; choose smaller seeds")
+        # count before expanding, so that a huge count or range fails at once
+        count = len(seeds) + high - low + 1
+        if count > MAX_SEEDS:
+            raise UsageProblem(f"--seeds {text!r} selects {count} seeds or more; the maximum is {MAX_SEEDS}")
+        seeds += range(low, high + 1)
     if not seeds:
         raise UsageProblem(f"--seeds {text!r} selects no seeds; give a count of at least 1")
+    if max(seeds) > MAX_SEED:
+        raise UsageProblem(f"--seeds {text!r} goes past {MAX_SEED}, the largest seed; choose smaller seeds")
     if len(set(seeds)) != len(seeds):
         raise UsageProblem(f"--seeds {text!r} names a seed twice; list each seed once")
-    if len(seeds) > MAX_SEEDS:
-        raise UsageProblem(f"--seeds {text!r} selects {len(seeds)} seeds; the maximum is {MAX_SEEDS}")
     return seeds
 
 

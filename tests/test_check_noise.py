@@ -33,8 +33,8 @@ def test_draw_is_standard_normal_and_repeatable(kind):
 
 
 def test_sobol_draw_is_more_even_than_normal():
-    # through the normal CDF each coordinate should be uniform on [0, 1]; independent draws miss that by about
-    # 0.003 at n = 10,000, a scrambled Sobol sequence by far less
+    # Through the normal CDF each coordinate should be uniform on [0, 1]. Independent draws miss that by about
+    # 0.003 at n = 10,000, and a scrambled Sobol sequence by far less.
     for seed in range(3):
         normal = torch.special.ndtr(draw_check_noise("normal", 10_000, 2, seed).double())
         sobol = torch.special.ndtr(draw_check_noise("sobol", 10_000, 2, seed).double())

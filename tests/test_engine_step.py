@@ -26,10 +26,10 @@ def test_uniform_dropout_keep_rate_and_scale():
     torch.manual_seed(0)
     dropout = UniformDropout(0.3)
     out = dropout(torch.ones(1000, 1000))
-    kept = out[out != 0]
+    survivors = out[out != 0]
     assert abs((out == 0).float().mean().item() - 0.3) < 0.003
-    assert torch.all(kept == kept[0])
-    assert kept[0].item() == pytest.approx(1 / 0.7, rel=1e-5)
+    assert torch.all(survivors == survivors[0])
+    assert survivors[0].item() == pytest.approx(1 / 0.7, rel=1e-5)
     assert out.mean().item() == pytest.approx(1.0, abs=0.005)
 
 

@@ -30,7 +30,7 @@ DEFAULT_RECIPE = Recipe(
         "latent_size": 2,
         "latent": "uniform",
         "g_hidden": [64, 64],
-        # the discriminator sees packs of two samples, so it gets twice the width to judge both
+        # each discriminator input is a pack of two samples, so the layers are twice as wide
         "d_hidden": [128, 128],
         "g_activation": "silu",
         "d_activation": "leaky_relu",

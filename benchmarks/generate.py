@@ -4,7 +4,11 @@ Every measurement runs in its own child process, and its peak resident set size
 (RSS) comes from ``os.wait4`` for that child alone. Each child times its work in
 wall seconds and in CPU seconds of all its threads. CPU seconds near twice the wall
 seconds mean that two cores were busy. CPU seconds well under the wall seconds mean
-that other processes took the cores. Each child runs at two thread settings:
+that other processes took the cores. Each line also shows how many worker threads
+generated the chunks (``--workers``; ``auto`` is ``write_samples``' default of one per
+available CPU, and a generator that draws random numbers always gets one). A worker
+runs torch with one intra-op thread, so the thread setting matters only where one
+worker generates. Each child runs at two thread settings:
 ``OMP_NUM_THREADS=1`` (one torch intra-op thread, while ganpat's prefetch thread
 still overlaps generation with writing) and torch's default (one thread per core).
 A user's ``OMP_NUM_THREADS`` and ``OMP_WAIT_POLICY`` are removed for the second
@@ -28,6 +32,7 @@ whose linear layers cost 1216 FLOP per row against 8704 for the default generato
     python benchmarks/generate.py             # full run, N up to 10^7
     python benchmarks/generate.py --quick     # N up to 10^6
     python benchmarks/generate.py --model exponential --threads 1
+    python benchmarks/generate.py --threads 1 --workers 1 --workers auto
 """
 
 from __future__ import annotations
@@ -42,32 +47,34 @@ from pathlib import Path
 
 FORMATS = ("npy", "csv", "jsonl", "json")
 
-# Each child loads the model, then prints the wall and CPU seconds (all threads) spent generating and writing.
+# Each child loads the model, then prints the wall and CPU seconds (all threads) spent generating and writing,
+# and the number of worker threads that generated. Its last argument is the --workers value.
 STREAMED = """
 import sys, time
 from ganpat.evaluation import open_model
-from ganpat.generation import keep_freed_memory, write_samples
+from ganpat.generation import generation_workers, keep_freed_memory, write_samples
 loaded, pattern = open_model(sys.argv[1], None)
 n, fmt, out = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+requested = None if sys.argv[5] == "auto" else int(sys.argv[5])
 keep_freed_memory()  # as `ganpat generate` does
 started, cpu = time.perf_counter(), time.process_time()
-write_samples(loaded, pattern, n, fmt, out, 0, False)
-print(time.perf_counter() - started, time.process_time() - cpu)
+write_samples(loaded, pattern, n, fmt, out, 0, False, "cpu", requested)
+print(time.perf_counter() - started, time.process_time() - cpu, generation_workers(loaded, n, "cpu", requested))
 """
 
 GENERATION_ONLY = """
 import sys, time
-import torch
 from ganpat.evaluation import open_model
-from ganpat.generation import keep_freed_memory, rows, sample_chunks
+from ganpat.generation import generation_workers, keep_freed_memory, row_blocks
 loaded, pattern = open_model(sys.argv[1], None)
 n = int(sys.argv[2])
+requested = None if sys.argv[3] == "auto" else int(sys.argv[3])
 keep_freed_memory()
 started, cpu = time.perf_counter(), time.process_time()
-with torch.inference_mode():
-    for samples in sample_chunks(loaded, n, 0):
-        rows(samples, pattern, False)
-print(time.perf_counter() - started, time.process_time() - cpu)
+workers = generation_workers(loaded, n, "cpu", requested)
+for block in row_blocks(loaded, pattern, n, 0, False, "cpu", workers):
+    pass
+print(time.perf_counter() - started, time.process_time() - cpu, workers)
 """
 
 NAIVE = """
@@ -83,7 +90,7 @@ if fmt == "npy":
     np.save(out, rows)
 else:
     np.savetxt(out, rows, fmt="%.7g", delimiter=",", header=",".join(pattern.columns), comments="")
-print(time.perf_counter() - started, time.process_time() - cpu)
+print(time.perf_counter() - started, time.process_time() - cpu, 1)
 """
 
 # Prints FLOPs per row, then for each linear layer its shape, seconds per chunk and GFLOP/s.
@@ -179,9 +186,10 @@ def report_arithmetic(spec: str, model: Path, threads: str) -> None:
 
 
 def report_line(spec: str, method: str, threads: str, fmt: str, n: int, output: str, peak: float) -> None:
-    seconds, cpu = (float(word) for word in output.split())
+    seconds, cpu, workers = (float(word) for word in output.split())
     print(
-        f"{spec:24} {method:10} {threads:>7} {fmt:6} {n:>9} {seconds:8.2f} {n / seconds:12,.0f} {cpu:8.2f} {peak:9.1f}"
+        f"{spec:24} {method:10} {threads:>7} {int(workers):>7} {fmt:6} {n:>9} {seconds:8.2f} {n / seconds:12,.0f} "
+        f"{cpu:8.2f} {peak:9.1f} {os.getloadavg()[0]:6.2f}"
     )
 
 
@@ -198,15 +206,24 @@ def main() -> None:
         help="Thread setting to measure; repeat for several. passive is the default thread count with "
         "OMP_WAIT_POLICY=PASSIVE [default: 1 and default].",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", action="append", choices=["auto", "1", "2", "3", "4"],
+        help="Worker threads for streamed generation; repeat for several. auto is one per available CPU [default: auto].",
+    )  # fmt: skip
+    parser.add_argument(
+        "--format", action="append", dest="formats", choices=FORMATS,
+        help="Output format to stream; repeat for several [default: all four].",
+    )  # fmt: skip
     parser.add_argument("--folder", type=Path, help="Folder for the output files [default: a new temporary folder].")
     args = parser.parse_args()
     sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
     thread_settings = args.threads or ["1", "default"]
+    worker_settings = args.workers or ["auto"]
 
     import numpy
     import torch
 
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} available), Python {platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     with tempfile.TemporaryDirectory(dir=args.folder) as name:
@@ -219,21 +236,24 @@ def main() -> None:
             for threads in thread_settings:
                 report_arithmetic(spec, model, threads)
 
-        print("\nseconds exclude process start-up and model loading; cpu s is the CPU time of all threads over those seconds")
-        print(f"{'model':24} {'method':10} {'threads':>7} {'format':6} {'N':>9} {'seconds':>8} {'rows/s':>12} {'cpu s':>8} {'peak MB':>9}")
+        print("\nseconds exclude process start-up and model loading; cpu s is the CPU time of all threads over those seconds;")
+        print("load is the 1-minute load average just after the child ended")
+        print(f"{'model':24} {'method':10} {'threads':>7} {'workers':>7} {'format':6} {'N':>9} {'seconds':>8} {'rows/s':>12} {'cpu s':>8} {'peak MB':>9} {'load':>6}")
         for spec, model in models.items():
             for threads in thread_settings:
-                output, peak = run_child(GENERATION_ONLY, threads, str(model), str(sizes[-1]))
-                report_line(spec, "generation", threads, "-", sizes[-1], output, peak)
-                for fmt in FORMATS:
-                    peaks = []
-                    for n in sizes:
-                        out = folder / f"out.{fmt}"
-                        output, peak = run_child(STREAMED, threads, str(model), str(n), fmt, str(out))
-                        out.unlink()
-                        peaks.append(peak)
-                        report_line(spec, "streamed", threads, fmt, n, output, peak)
-                    print(f"{spec:24} {'streamed':10} {threads:>7} {fmt:6} peak RSS spread over N: {max(peaks) - min(peaks):.1f} MB")
+                for workers in worker_settings:
+                    output, peak = run_child(GENERATION_ONLY, threads, str(model), str(sizes[-1]), workers)
+                    report_line(spec, "generation", threads, "-", sizes[-1], output, peak)
+                    for fmt in args.formats or FORMATS:
+                        peaks = []
+                        for n in sizes:
+                            out = folder / f"out.{fmt}"
+                            output, peak = run_child(STREAMED, threads, str(model), str(n), fmt, str(out), workers)
+                            out.unlink()
+                            peaks.append(peak)
+                            report_line(spec, "streamed", threads, fmt, n, output, peak)
+                        spread = max(peaks) - min(peaks)
+                        print(f"{spec:24} {'streamed':10} {threads:>7} {workers:>7} {fmt:6} peak RSS spread over N: {spread:.1f} MB")
                 for fmt in ("npy", "csv"):
                     for n in sizes[:2]:
                         out = folder / f"naive.{fmt}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
+import math
 import os
 import queue
 import sys
@@ -15,6 +17,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 import torch
 
+from ganpat.chunk_workers import available_cpus, ordered_map
 from ganpat.pattern import Pattern
 from ganpat.persistence import LoadedGenerator, atomic_write
 from ganpat.text_rows import TextRows
@@ -25,6 +28,10 @@ CHUNK = 16_384
 # mallopt parameter numbers from glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+# rows of the latent batch that generation_workers runs twice to look for random draws
+PROBE_ROWS = 64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +43,23 @@ class Columns:
     integer: bool
 
 
+def noise_chunks(latent_size: int, n: int, seed: int, chunk: int = CHUNK) -> Iterator[torch.Tensor]:
+    """Yield the latent vectors of ``n`` samples, ``chunk`` at a time, from seeded normal noise.
+
+    Noise is always drawn in whole chunks, because torch.randn's output for a given
+    seed depends on the size requested. So the first k samples are the same for
+    every ``n >= k``. This also seeds torch's global generator with ``seed``, for
+    generators that draw noise inside (a Gumbel-softmax head).
+    """
+    noise = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    remaining = n
+    while remaining > 0:
+        size = min(chunk, remaining)
+        yield torch.randn(chunk, latent_size, generator=noise)[:size]
+        remaining -= size
+
+
 def sample_chunks(
     loaded: LoadedGenerator,
     n: int,
@@ -43,22 +67,10 @@ def sample_chunks(
     device: torch.device | str = "cpu",
     chunk: int = CHUNK,
 ) -> Iterator[torch.Tensor]:
-    """Yield exactly ``n`` generated samples, ``chunk`` at a time, from seeded normal noise.
-
-    Noise is always drawn in whole chunks, because torch.randn's output for a given
-    seed depends on the size requested. So the first k samples are the same for
-    every ``n >= k``.
-    """
-    noise = torch.Generator().manual_seed(seed)
-    # generators that draw noise inside (a Gumbel-softmax head) use the global generator
-    torch.manual_seed(seed)
-    remaining = n
+    """Yield exactly ``n`` generated samples, ``chunk`` at a time, from the noise of :func:`noise_chunks`."""
     with torch.no_grad():
-        while remaining > 0:
-            size = min(chunk, remaining)
-            z = torch.randn(chunk, loaded.latent_size, generator=noise)[:size].to(device)
-            yield loaded.module(z).float().cpu()
-            remaining -= size
+        for z in noise_chunks(loaded.latent_size, n, seed, chunk):
+            yield loaded.module(z.to(device)).float().cpu()
 
 
 def rows(samples: torch.Tensor, pattern: Pattern | None, raw: bool) -> np.ndarray:
@@ -195,15 +207,22 @@ def write_samples(
     seed: int,
     raw: bool,
     device: torch.device | str = "cpu",
+    workers: int | None = None,
 ) -> None:
-    """Generate ``n`` samples and write them to the file ``output``, or stdout for ``-``."""
+    """Generate ``n`` samples and write them to the file ``output``, or stdout for ``-``.
+
+    On the CPU, up to ``workers`` threads (default: one per available CPU) compute
+    whole chunks at once; :func:`generation_workers` decides when one thread is used instead.
+    The written bytes are the same for every worker count.
+    """
     width = _output_width(loaded, pattern, raw)
     columns = columns_for(pattern, width, raw)
+    threads = generation_workers(loaded, n, device, workers)
 
     def stream_to(stream: IO[bytes]) -> None:
         writer = Writer(stream, fmt, columns, n)
         writer.begin()
-        for block in prefetched(_row_chunks(loaded, pattern, n, seed, raw, device)):
+        for block in row_blocks(loaded, pattern, n, seed, raw, device, threads):
             writer.write(block)
         writer.end()
 
@@ -238,6 +257,67 @@ def keep_freed_memory() -> None:
         return
     mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # glibc's maximum on 64-bit systems
     mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)
+
+
+def generation_workers(loaded: LoadedGenerator, n: int, device: torch.device | str, requested: int | None) -> int:
+    """Return the number of threads that generate ``n`` samples: ``requested`` (default: the available CPUs), or 1.
+
+    It is 1 off the CPU, for a single chunk, and for a generator that draws random
+    numbers itself (a Gumbel-softmax head draws from torch's global generator),
+    because its output would then depend on the order in which the threads ran.
+    """
+    if requested is not None and requested < 1:
+        raise ValueError(f"workers must be at least 1, not {requested}")
+    count = min(requested or available_cpus(), math.ceil(n / CHUNK))
+    if count <= 1 or torch.device(device).type != "cpu":
+        return 1
+    if draws_randomness(loaded):
+        log.debug("the generator draws random numbers, so one thread generates every chunk in turn")
+        return 1
+    log.debug("generating on %d worker threads", count)
+    return count
+
+
+def draws_randomness(loaded: LoadedGenerator) -> bool:
+    """Run the generator twice on one probe batch; return whether it drew from torch's global CPU generator
+    or gave two different outputs.
+
+    The global generator's state is restored afterwards.
+    """
+    # NOTE: a generator whose random draws depend on its input could skip them on the probe batch.
+    probe = torch.randn(PROBE_ROWS, loaded.latent_size, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    try:
+        with torch.inference_mode():
+            first = loaded.module(probe)
+            second = loaded.module(probe)
+        drew = not torch.equal(torch.get_rng_state(), state)
+    finally:
+        torch.set_rng_state(state)
+    # NaN != NaN, so compare NaN positions separately
+    same = first.shape == second.shape and bool(((first == second) | (first.isnan() & second.isnan())).all())
+    return drew or not same
+
+
+def row_blocks(
+    loaded: LoadedGenerator,
+    pattern: Pattern | None,
+    n: int,
+    seed: int,
+    raw: bool,
+    device: torch.device | str,
+    workers: int,
+) -> Iterator[np.ndarray]:
+    """Yield the rows to write, chunk by chunk in order, computed ahead of the caller on other threads."""
+    if workers == 1:
+        return prefetched(_row_chunks(loaded, pattern, n, seed, raw, device))
+
+    def compute(z: torch.Tensor) -> np.ndarray:
+        # inference mode is per thread, so each worker enters it itself
+        with torch.inference_mode():
+            return rows(loaded.module(z).float().cpu(), pattern, raw)
+
+    return ordered_map(compute, noise_chunks(loaded.latent_size, n, seed), workers)
 
 
 def _row_chunks(

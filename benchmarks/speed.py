@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 from ganpat import plugins
 from ganpat.engine import CHECK_SAMPLES, CHECK_SEED, CheckRecord, Trainer
+from ganpat.generation import keep_freed_memory
 from ganpat.multiseed import MultiSeedTrainer
 from ganpat.pattern import Condition
 
@@ -328,7 +329,6 @@ def bench_quality(device: torch.device, seeds: int) -> None:
         print(f"{pattern_name} ganpat default: {ganpat_seconds:.1f} s, {result.epochs_run} epochs, {result.steps} steps, "
               f"stopped by {result.stop_reason}, target {'met' if result.target_met else 'not met'} ({shown})")  # fmt: skip
         print(f"{pattern_name} ratio ganpat/book wall time: {ganpat_seconds / book_seconds:.3f}")
-
         matched = first_check_as_good(pattern_name, trainer.history, metrics)
         if matched is None:
             print(f"{pattern_name} ganpat default: no check was as good as the book loop's end on every target metric")
@@ -377,6 +377,9 @@ def bench_seeds(device: torch.device, seeds: int, epochs: int) -> None:
     print(f"\n## {seeds} seeds batched vs {seeds} separate runs, {epochs} epochs each, "
           "no early stopping and one quality check at the end")  # fmt: skip
     print("seconds as wall / thread CPU; gains are per-model throughput over the separate runs, from CPU seconds")
+    # As `ganpat train --seeds` does. The setting is process-wide, so the separate runs get it
+    # too, but their tensors are small enough that glibc's defaults already keep them.
+    keep_freed_memory()
     registry = plugins.registry()
     for pattern_name, recipe_name in seed_recipes():
         pattern = registry.pattern(pattern_name)

@@ -8,6 +8,12 @@ over the stacked weights keeps a separate state for every seed, and all seeds sh
 the learning-rate schedule because they share the epoch count. Losses are summed
 over seeds, which gives each seed exactly the gradient of its own loss.
 
+A generator that ends with a straight-through Gumbel head hands its one-hot samples
+to the discriminator as the positions of their ones (:mod:`ganpat.onehot_input`),
+and real one-hot batches go the same way. In the generator's step the discriminator
+then sees the exact one-hot vectors, where a single run computes ``hard - soft + soft``,
+so the two differ by float rounding only.
+
 Quality checks copy one seed's weights back into its Trainer and reuse the
 Trainer's own check and early-stopping bookkeeping. A seed that stops (target,
 patience or divergence) leaves the stack with its optimizer state, so it stops
@@ -27,6 +33,7 @@ from ganpat.architecture import Architecture
 from ganpat.optimizer import adam_options, adam_step
 from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import InvalidSamples, UsageProblem
+from ganpat.onehot_input import dense_rows, one_hot_index, packed_rows
 from ganpat.pattern import Pattern
 from ganpat.recipe import Recipe
 from ganpat.stacked import StackedNetwork
@@ -98,6 +105,13 @@ class MultiSeedTrainer:
         # function in fewer kernels, without the log clamp at -100 of bce on probabilities.
         self.skip_sigmoid = self.probability_output and self.discriminator.ends_with_sigmoid
         self.loss_on_probability = self.probability_output and not self.skip_sigmoid
+        # A generator that ends with a straight-through Gumbel head emits one-hot samples, which
+        # reach the discriminator's first linear layer as the positions of their ones
+        self.one_hot = (
+            self.generator.ends_with_gumbel
+            and self.discriminator.one_hot_width == recipe.pack * self.sample_dim
+            and len(pattern.sample_shape) == 1
+        )
         self.ema: StackedNetwork | None = None
         if first.ema is not None:
             self.ema = StackedNetwork([m.ema for m in self.members if m.ema is not None], with_grad=False, batched=batched)
@@ -145,35 +159,59 @@ class MultiSeedTrainer:
         loss.sum().backward()
         adam_step(optimizer)
 
-    def _train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = self.generator
+    def _discriminate(self, dense: torch.Tensor | None, rows: torch.Tensor | None, detached: bool = False) -> torch.Tensor:
+        return self.discriminator(dense, detached=detached, logits=self.skip_sigmoid, rows=rows)
 
-        def discriminator(x: torch.Tensor, detached: bool = False) -> torch.Tensor:
-            return self.discriminator(x, detached=detached, logits=self.skip_sigmoid)
+    def _real_rows(self, real: torch.Tensor) -> torch.Tensor | None:
+        """Return the one-hot positions of a real batch as discriminator rows, or None when it goes in dense."""
+        if not self.one_hot:
+            return None
+        index = one_hot_index(real)
+        return None if index is None else packed_rows(index, self.recipe.pack, self.sample_dim)
+
+    def _fake(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Generate one batch per seed as a discriminator input: (packed samples, None) or, one-hot, (packed soft probabilities or None, rows)."""
+        if not self.one_hot:
+            return self._pack(self.generator(self._noise())), None
+        soft, index = self.generator.draw_one_hot(self._noise())
+        rows = packed_rows(index, self.recipe.pack, self.sample_dim)
+        return (None if soft is None else self._pack(soft)), rows
+
+    def _train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real_rows = self._real_rows(real)
+        real_dense = self._pack(real) if real_rows is None else None
 
         for _ in range(self.recipe.n_critic):
             with torch.no_grad():
-                fake = generator(self._noise())
+                fake_dense, fake_rows = self._fake()
+            if real_rows is None and fake_rows is not None:
+                # a real batch that is not one-hot goes in dense, so the generated one does too
+                fake_dense, fake_rows = dense_rows(fake_rows, self.recipe.pack * self.sample_dim), None
             if self.recipe.separate_d_steps:
-                d_loss_real = self._d_loss(discriminator(self._pack(real)), None)
+                d_loss_real = self._d_loss(self._discriminate(real_dense, real_rows), None)
                 self._optimize(self.opt_d, d_loss_real)
-                d_loss_fake = self._d_loss(None, discriminator(self._pack(fake)))
+                d_loss_fake = self._d_loss(None, self._discriminate(fake_dense, fake_rows))
                 self._optimize(self.opt_d, d_loss_fake)
                 d_loss = d_loss_real.detach() + d_loss_fake.detach()
             else:
-                d_out = discriminator(torch.cat([self._pack(real), self._pack(fake)], dim=1))
+                if real_rows is not None and fake_rows is not None:
+                    d_out = self._discriminate(None, torch.cat([real_rows, fake_rows], dim=1))
+                else:
+                    assert real_dense is not None and fake_dense is not None
+                    d_out = self._discriminate(torch.cat([real_dense, fake_dense], dim=1), None)
                 half = d_out.shape[1] // 2
                 d_loss = self._d_loss(d_out[:, :half], d_out[:, half:])
                 self._optimize(self.opt_d, d_loss)
                 d_loss = d_loss.detach()
 
         # the discriminator's weights need no gradient in the generator's step
-        g_loss = self._g_loss(discriminator(self._pack(generator(self._noise())), detached=True))
+        fake_dense, fake_rows = self._fake()
+        g_loss = self._g_loss(self._discriminate(fake_dense, fake_rows, detached=True))
         self._optimize(self.opt_g, g_loss)
         if self.ema is not None:
             with torch.no_grad():
                 ema_params = list(self.ema.params.values())
-                torch._foreach_lerp_(ema_params, [p.detach() for p in generator.params.values()], 1.0 - self.recipe.ema_decay)
+                torch._foreach_lerp_(ema_params, [p.detach() for p in self.generator.params.values()], 1.0 - self.recipe.ema_decay)
         return d_loss, g_loss.detach()
 
     def _real_batches(self) -> Iterator[torch.Tensor]:

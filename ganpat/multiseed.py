@@ -90,8 +90,16 @@ def seed_file(out: Path, seed: int) -> Path:
 
 
 def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbacks: list[Any] | None = None) -> MultiSeedOutcome:
-    """Train one GAN per seed at once, save the best to ``request.out`` and, with ``save_all``, every seed."""
+    """Train one GAN per seed at once, save the best to ``request.out`` and, with ``save_all``, every seed.
+
+    Like ``ganpat generate``, this keeps glibc's malloc from handing freed buffers
+    back to the kernel, for the rest of the process. The stacked activations of 16
+    seeds are megabytes each, so otherwise every step faults their pages in afresh.
+    For 16 seeds of the default recipes that was 500 to 1250 page faults and 12 to 22%
+    of the step time (torch 2.13.0+cpu, one thread, 2-core AMD EPYC VM).
+    """
     from ganpat.devices import resolve_device
+    from ganpat.generation import keep_freed_memory
 
     if request.resume:
         raise UsageProblem("--resume does not work with --seeds; resume a single seed with --seed")
@@ -103,6 +111,7 @@ def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbac
     if out.is_dir():
         raise UsageProblem(f"--out {out} is a folder; give a file name such as {out / (pattern.name + '.pt')}")
     check_writable(out)
+    keep_freed_memory()
     try:
         trainer = MultiSeedTrainer(pattern, architecture, recipe, seeds, device, callbacks)
     except (ValueError, TypeError) as error:

@@ -24,6 +24,7 @@ from ganpat.builtin.networks import (
     StraightThroughGumbel,
     UniformDropout,
 )
+from ganpat.onehot_input import OneHotLinear
 
 # containers that run their layers in order. SharedDropoutSequential draws all its dropout
 # masks at once, and the batched form draws them layer by layer, with the same distribution.
@@ -83,28 +84,36 @@ def _straight_through_gumbel(layer: StraightThroughGumbel, x: torch.Tensor, tens
     if not (torch.is_grad_enabled() and x.requires_grad):
         seeds, batch, width = x.shape
         return _categorical_one_hot(x.reshape(seeds * batch, width)).reshape(seeds, batch, width)
+    soft, index = _gumbel_soft(layer, x)
+    hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
+    return hard.sub_(soft.detach()) + soft
 
+
+def _gumbel_soft(layer: StraightThroughGumbel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the Gumbel-softmax probabilities of a straight-through head and the position of their maximum."""
     # StraightThroughGumbel.forward along the last dimension, with its float operations
     # in the same order, in place where autograd allows
     uniform = torch.rand_like(x).clamp_(min=1e-12, max=1.0 - 1e-7)
     soft = torch.softmax((x - uniform.log_().neg_().log_()).div_(layer.temperature), dim=-1)
-    index = soft.argmax(dim=-1, keepdim=True)
-    hard = torch.zeros_like(soft).scatter_(-1, index, 1.0)
-    return hard.sub_(soft.detach()) + soft
+    return soft, soft.argmax(dim=-1)
 
 
-def _categorical_one_hot(logits: torch.Tensor) -> torch.Tensor:
-    """Draw the hard one-hot output of a Gumbel-softmax head with one uniform number per row.
+def _categorical_index(logits: torch.Tensor) -> torch.Tensor:
+    """Draw the position of the 1 in a Gumbel-softmax head's hard output, with one uniform number per row.
 
     The argmax of ``logits + Gumbel noise`` (at any temperature) is distributed as
     ``Categorical(softmax(logits))``, so without gradients an inverse-CDF draw replaces
     the Gumbel noise on every element. On 4096 rows of 100 it took about a quarter of
-    the time of the Gumbel draw (torch 2.13.0+cpu, one thread).
+    the time of the Gumbel draw (torch 2.13.0+cpu, one thread). Returns shape ``(rows, 1)``.
     """
     cumulative = torch.softmax(logits, dim=1).cumsum_(dim=1)
     uniform = torch.rand(len(logits), 1, device=logits.device, dtype=logits.dtype) * cumulative[:, -1:]
-    index = torch.searchsorted(cumulative, uniform).clamp_(max=logits.shape[1] - 1)
-    return torch.zeros_like(logits).scatter_(1, index, 1.0)
+    return torch.searchsorted(cumulative, uniform).clamp_(max=logits.shape[1] - 1)
+
+
+def _categorical_one_hot(logits: torch.Tensor) -> torch.Tensor:
+    """Draw the hard one-hot output of a Gumbel-softmax head as :func:`_categorical_index` does."""
+    return torch.zeros_like(logits).scatter_(1, _categorical_index(logits), 1.0)
 
 
 def batched_layers(module: nn.Module) -> list[Layer] | None:
@@ -174,16 +183,35 @@ class StackedNetwork:
         """Whether the batched layers end with ``nn.Sigmoid``, which ``logits=True`` leaves out."""
         return self.layers is not None and isinstance(self.base, SEQUENCES) and type(self.base[-1]) is nn.Sigmoid
 
-    def __call__(self, x: torch.Tensor, detached: bool = False, logits: bool = False) -> torch.Tensor:
+    @property
+    def one_hot_width(self) -> int | None:
+        """The input width when the first batched layer is linear and so accepts one-hot ``rows``, else None."""
+        if self.layers is None or getattr(self.layers[0], "func", None) is not _linear:
+            return None
+        return int(self.params[self.layers[0].args[0]].shape[1])
+
+    @property
+    def ends_with_gumbel(self) -> bool:
+        """Whether the batched layers end with a straight-through Gumbel head, which :meth:`draw_one_hot` splits."""
+        return self.layers is not None and getattr(self.layers[-1], "func", None) is _straight_through_gumbel
+
+    def __call__(
+        self, x: torch.Tensor | None, detached: bool = False, logits: bool = False, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Run every seed's network on its own slice ``x[k]``.
 
         ``detached`` keeps gradients out of the weights, and ``logits`` stops before a
-        final sigmoid (see :attr:`ends_with_sigmoid`).
+        final sigmoid (see :attr:`ends_with_sigmoid`). ``rows`` gives a one-hot input as
+        the ``(K, n, m)`` positions of its ones (see :class:`~ganpat.onehot_input.OneHotLinear`).
+        Then ``x`` may be None when no gradient for it is needed, and otherwise must
+        equal those one-hot rows.
         """
         params = {name: p.detach() for name, p in self.params.items()} if detached else self.params
         if self.layers is None:
             if logits:
                 raise ValueError("logits=True needs batched layers ending with a sigmoid")
+            if rows is not None or x is None:
+                raise ValueError("one-hot rows need batched layers starting with a linear layer")
             return self._vmapped(params, self.buffers, x)
         layers = self.layers
         if logits:
@@ -191,9 +219,38 @@ class StackedNetwork:
                 raise ValueError("logits=True needs batched layers ending with a sigmoid")
             layers = layers[:-1]
         tensors = {**params, **self.buffers}
+        if rows is not None:
+            if self.one_hot_width is None:
+                raise ValueError("one-hot rows need batched layers starting with a linear layer")
+            weight_name, bias_name = layers[0].args
+            bias = tensors[bias_name] if bias_name is not None else None
+            x = OneHotLinear.apply(x, rows, tensors[weight_name], bias)
+            layers = layers[1:]
+        elif x is None:
+            raise ValueError("a stacked network needs an input x or one-hot rows")
         for layer in layers:
             x = layer(x, tensors)
         return x
+
+    def draw_one_hot(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Run a network that ends with a straight-through Gumbel head, stopping before its one-hot output.
+
+        Returns the head's soft probabilities ``(K, b, width)`` and the position of the
+        1 in each one-hot output ``(K, b)``. The network's own output is that one-hot
+        vector in the forward pass, with the gradient of the probabilities. Without
+        gradients the probabilities are None and the positions come from one
+        categorical draw per row, which has the same distribution.
+        """
+        if not self.ends_with_gumbel:
+            raise ValueError("draw_one_hot needs batched layers ending with a straight-through Gumbel head")
+        tensors = {**self.params, **self.buffers}
+        for layer in self.layers[:-1]:  # type: ignore[index]
+            x = layer(x, tensors)
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            seeds, batch, width = x.shape
+            return None, _categorical_index(x.reshape(seeds * batch, width)).reshape(seeds, batch)
+        head: StraightThroughGumbel = self.layers[-1].args[0]  # type: ignore[index]
+        return _gumbel_soft(head, x)
 
     def keep(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Drop the seeds not in ``rows`` (positions in the stack); return (old, new) pairs of parameters."""

@@ -100,6 +100,46 @@ def test_batched_steps_match_single_seeds(batched):
                 torch.testing.assert_close(together[name], parameter, rtol=1e-4, atol=1e-5)
 
 
+def test_one_hot_steps_match_dense_steps():
+    """Passing one-hot samples as positions changes only the order of float additions."""
+    seeds = [0, 2]
+    by_rows, _ = build("onehot-multiples-of-5", seeds)
+    dense, _ = build("onehot-multiples-of-5", seeds)
+    assert by_rows.one_hot
+    dense.one_hot = False
+    steps, batch, latent = 3, by_rows.batch_size, by_rows.latent_size
+    noise = torch.randn(steps * 2, len(seeds), batch, latent)
+    pattern = plugins.registry().pattern("onehot-multiples-of-5")
+    real = pattern.sample(steps * len(seeds) * batch, torch.Generator().manual_seed(1))
+    real = real.reshape(steps, len(seeds), batch, -1)
+
+    for trainer in (by_rows, dense):
+        draws = iter(noise)
+        trainer._noise = lambda draws=draws: next(draws)
+        # the Gumbel head's draws come from the global generator, in the same order on both paths
+        torch.manual_seed(7)
+        for step in range(steps):
+            trainer._train_step(real[step])
+
+    for name, parameter in by_rows.generator.params.items():
+        torch.testing.assert_close(parameter, dense.generator.params[name], rtol=1e-4, atol=1e-5, msg=name)
+    for name, parameter in by_rows.discriminator.params.items():
+        torch.testing.assert_close(parameter, dense.discriminator.params[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_one_hot_path_takes_dense_real_batches():
+    """A real batch that is not exactly one-hot goes through the dense product, with the generated batch."""
+    multi, _ = build("onehot-multiples-of-5", [0, 1])
+    pattern = plugins.registry().pattern("onehot-multiples-of-5")
+    real = pattern.sample(2 * multi.batch_size, torch.Generator().manual_seed(3)).reshape(2, multi.batch_size, -1)
+    assert multi._real_rows(real) is not None
+    real = real * 0.9
+    assert multi._real_rows(real) is None
+    d_loss, g_loss = multi._train_step(real)
+    assert torch.isfinite(d_loss).all()
+    assert torch.isfinite(g_loss).all()
+
+
 @pytest.mark.parametrize(
     "pattern_name, recipe_name",
     [

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ganpat.builtin.networks import Affine, StraightThroughGumbel, UniformDropout
+from ganpat.onehot_input import dense_rows, one_hot_index, packed_rows
 from ganpat.stacked import StackedNetwork, _categorical_one_hot
 
 
@@ -156,3 +157,109 @@ def test_dropout_matches_module_on_same_draw():
     expected = dropout(hidden)
     torch.testing.assert_close(out, expected)
     assert 0 < (out == 0).float().mean() < 0.6
+
+
+def one_hot_discriminator() -> nn.Module:
+    return nn.Sequential(nn.Linear(12, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+
+
+def one_hot_batch(seeds: int, rows: int, pack: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return packed one-hot rows (seeds, rows, pack * width) and the positions of their ones."""
+    index = torch.randint(width, (seeds, rows * pack))
+    positions = packed_rows(index, pack, width)
+    return dense_rows(positions, pack * width), positions
+
+
+def test_one_hot_rows_match_dense_input():
+    modules = networks(3, one_hot_discriminator)
+    dense, positions = one_hot_batch(3, 5, pack=3, width=4)
+    assert positions.shape == (3, 5, 3)
+    assert torch.equal(dense.sum(dim=-1), torch.full((3, 5), 3.0))
+
+    by_rows = StackedNetwork(modules)
+    assert by_rows.one_hot_width == 12
+    out = by_rows(None, rows=positions)
+    out.sum().backward()
+    by_product = StackedNetwork(modules)
+    expected = by_product(dense)
+    expected.sum().backward()
+    torch.testing.assert_close(out, expected)
+    for name, parameter in by_rows.params.items():
+        torch.testing.assert_close(parameter.grad, by_product.params[name].grad, msg=name)
+
+
+def test_one_hot_rows_pass_input_gradient():
+    """A detached call with one-hot rows gives the dense input the gradient of the dense product."""
+    modules = networks(2, one_hot_discriminator)
+    stack = StackedNetwork(modules)
+    dense, positions = one_hot_batch(2, 4, pack=3, width=4)
+    through_rows = dense.clone().requires_grad_(True)
+    stack(through_rows, detached=True, rows=positions).square().sum().backward()
+    through_product = dense.clone().requires_grad_(True)
+    stack(through_product, detached=True).square().sum().backward()
+    torch.testing.assert_close(through_rows.grad, through_product.grad)
+    assert all(p.grad is None for p in stack.params.values())
+
+
+def test_one_hot_rows_need_linear_first_layer():
+    stack = StackedNetwork(networks(2, discriminator))
+    assert stack.one_hot_width is None
+    with pytest.raises(ValueError, match="linear layer"):
+        stack(None, rows=torch.zeros(2, 3, 1, dtype=torch.long))
+
+
+def test_one_hot_index_finds_positions():
+    index = torch.randint(7, (3, 5))
+    samples = nn.functional.one_hot(index, 7).float()
+    assert torch.equal(one_hot_index(samples), index)
+
+
+@pytest.mark.parametrize("change", ["scaled", "second one", "empty row", "nan", "tiny"])
+def test_one_hot_index_rejects_other_samples(change):
+    samples = nn.functional.one_hot(torch.tensor([[1, 4], [0, 2]]), 5).float()
+    if change == "scaled":
+        samples[0, 1, 4] = 0.999
+    elif change == "second one":
+        samples[1, 0, 3] = 1.0
+    elif change == "empty row":
+        samples[1, 1, 2] = 0.0
+    elif change == "nan":
+        samples[0, 0, 0] = float("nan")
+    else:
+        samples[1, 1, 0] = 1e-30
+    assert one_hot_index(samples) is None
+
+
+def test_draw_one_hot_matches_gumbel_head():
+    """draw_one_hot's positions and probabilities are the straight-through head's on the same draw."""
+    modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 6), StraightThroughGumbel(2.0)))
+    stack = StackedNetwork(modules)
+    assert stack.ends_with_gumbel
+    x = torch.randn(2, 7, 3)
+
+    torch.manual_seed(5)
+    soft, index = stack.draw_one_hot(x)
+    soft[..., 1].sum().backward()
+    torch.manual_seed(5)
+    out = stack(x)
+    assert torch.equal(index, out.argmax(dim=-1))
+    torch.testing.assert_close(nn.functional.one_hot(index, 6).float(), out)
+
+    # the head's output has the gradient of its probabilities
+    gradient = stack.params["0.weight"].grad.clone()
+    stack.params["0.weight"].grad = None
+    out[..., 1].sum().backward()
+    torch.testing.assert_close(stack.params["0.weight"].grad, gradient)
+
+
+def test_draw_one_hot_without_gradients_is_categorical():
+    modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 6), StraightThroughGumbel(2.0)))
+    stack = StackedNetwork(modules)
+    x = torch.randn(2, 7, 3)
+    torch.manual_seed(8)
+    with torch.no_grad():
+        soft, index = stack.draw_one_hot(x)
+        torch.manual_seed(8)
+        out = stack(x)
+    assert soft is None
+    assert torch.equal(nn.functional.one_hot(index, 6).float(), out)

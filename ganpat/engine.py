@@ -6,81 +6,27 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
-from ganpat import losses
+from ganpat import checkpoint, losses
 from ganpat.architecture import Architecture, ModelSpec
 from ganpat.optimizer import adam_options, adam_step, clear_grads, set_requires_grad
 from ganpat.check_noise import draw_check_noise
 from ganpat.errors import InvalidSamples, TrainingDiverged, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.recipe import Recipe
+from ganpat.records import Callback, CheckRecord, TrainResult
+
+__all__ = ["CHECK_SAMPLES", "CHECK_SEED", "Callback", "CheckRecord", "TrainResult", "Trainer"]
 
 # noise seed of the quality checks during training; `ganpat evaluate` defaults to another
 CHECK_SEED = 20_240_301
 CHECK_SAMPLES = 10_000
 # samples drawn to estimate the data's mean and std for patterns without a training set
 STATS_SAMPLES = 8192
-
-
-@dataclass
-class CheckRecord:
-    """The result of one quality check, also written as one line of the training log."""
-
-    epoch: int
-    step: int
-    d_loss: float
-    g_loss: float
-    metrics: dict[str, float]
-    score: float
-    target_met: bool
-    elapsed: float
-    lr_g: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "d_loss": self.d_loss,
-            "g_loss": self.g_loss,
-            "score": self.score,
-            "target_met": self.target_met,
-            "elapsed": round(self.elapsed, 4),
-            "lr_g": self.lr_g,
-            **self.metrics,
-        }
-
-
-class Callback(Protocol):
-    """Receives training events; every method is optional."""
-
-    def on_start(self, trainer: Trainer) -> None: ...
-    def on_epoch_end(self, trainer: Trainer) -> None: ...
-    def on_check(self, trainer: Trainer, record: CheckRecord) -> None: ...
-    def on_end(self, trainer: Trainer, result: TrainResult) -> None: ...
-
-
-@dataclass
-class TrainResult:
-    generator: nn.Module
-    latent_size: int
-    best_score: float
-    best_metrics: dict[str, float]
-    best_epoch: int
-    epochs_run: int
-    steps: int
-    stop_reason: str
-    interrupted: bool
-    elapsed: float
-    target_met: bool
-    batch_size: int
-    data_mean: tuple[float, ...] | None = None
-    data_std: tuple[float, ...] | None = None
-    history: list[CheckRecord] = field(default_factory=list)
 
 
 class Trainer:
@@ -270,14 +216,7 @@ class Trainer:
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - self.recipe.ema_decay)
 
     def _lr_factor(self, epoch: int) -> float:
-        recipe = self.recipe
-        progress = min(1.0, epoch / max(1, recipe.epochs))
-        end = recipe.lr_final_fraction
-        if recipe.lr_schedule == "linear":
-            return 1.0 + (end - 1.0) * progress
-        if recipe.lr_schedule == "cosine":
-            return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0
+        return self.recipe.lr_factor(epoch)
 
     def _set_lr(self, epoch: int) -> None:
         factor = self._lr_factor(epoch)
@@ -438,47 +377,7 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Return everything needed to continue training, as tensors and plain values."""
-        state: dict[str, Any] = {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "best_score": self.best_score,
-            "best_state": self.best_state,
-            "best_metrics": self.best_metrics,
-            "best_epoch": self.best_epoch,
-            "last_improvement": self.last_improvement,
-            "target_streak": self.target_streak,
-            "elapsed": self.elapsed_before + (time.perf_counter() - self._run_started if self._run_started else 0.0),
-            "history": [record.to_dict() for record in self.history],
-            "rng_cpu": torch.get_rng_state(),
-            "rng_data": self.data_generator.get_state(),
-        }
-        if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
-        if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
+        return checkpoint.capture(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        if self.ema is not None and "ema" in state:
-            self.ema.load_state_dict(state["ema"])
-        self.epoch = int(state["epoch"])
-        self.step = int(state["step"])
-        self.best_score = float(state["best_score"])
-        self.best_state = state["best_state"]
-        self.best_metrics = dict(state["best_metrics"])
-        self.best_epoch = int(state["best_epoch"])
-        self.last_improvement = int(state["last_improvement"])
-        self.target_streak = int(state["target_streak"])
-        self.elapsed_before = float(state["elapsed"])
-        torch.set_rng_state(state["rng_cpu"])
-        self.data_generator.set_state(state["rng_data"])
-        if "rng_cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        checkpoint.restore(self, state)

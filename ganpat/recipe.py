@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -69,6 +70,16 @@ class Recipe:
     def replace(self, **changes: Any) -> Recipe:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def lr_factor(self, epoch: int) -> float:
+        """Return the learning-rate multiplier of the schedule at the start of ``epoch``."""
+        progress = min(1.0, epoch / max(1, self.epochs))
+        end = self.lr_final_fraction
+        if self.lr_schedule == "linear":
+            return 1.0 + (end - 1.0) * progress
+        if self.lr_schedule == "cosine":
+            return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as JSON-ready data."""

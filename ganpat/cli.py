@@ -42,12 +42,43 @@ MAX_MEASURED = 1_000_000
 MAX_GENERATED = 10**10
 
 
+class OneLineUsageError(click.ClickException):
+    """A click usage error shown as one line, in place of click's usage block."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def one_line(error: click.UsageError) -> click.UsageError:
+    """Return ``error``'s message on one line, with the help command that explains the right usage.
+
+    A command called without the arguments it needs shows its help, as click does.
+    """
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        return error
+    message = " ".join(error.format_message().split())
+    if error.ctx is not None:
+        end = "" if message.endswith((".", "?", "!")) else "."
+        message += f"{end} See '{error.ctx.command_path} --help'."
+    return OneLineUsageError(message)
+
+
 class GanpatGroup(click.Group):
-    """Turns GanpatError into a one-line message and its exit status."""
+    """Turns GanpatError and click's usage errors into a one-line message and its exit status."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise one_line(error) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            raise one_line(error) from None
         except GanpatError as error:
             click.echo(f"Error: {error}", err=True)
             logging.getLogger("ganpat").debug("traceback", exc_info=True)

@@ -1,0 +1,52 @@
+"""click's own usage errors (bad option values, unknown commands, missing arguments) as one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import assert_clean_error, subprocess_env
+
+
+@pytest.mark.parametrize(
+    ("args", "names", "help_command"),
+    [
+        (["train", "exponential", "--seed", "-3"], ["'--seed'", "-3"], "ganpat train --help"),
+        (["trian"], ["'trian'", "'train'"], "ganpat --help"),
+        (["--bogus"], ["'--bogus'"], "ganpat --help"),
+        (["generate"], ["'MODEL'"], "ganpat generate --help"),
+        (["generate", "model.pt", "--format", "xml"], ["'--format'", "'xml'"], "ganpat generate --help"),
+        (["list-patterns", "extra"], ["extra"], "ganpat list-patterns --help"),
+    ],
+)
+def test_usage_error_is_one_line_naming_value_and_help(ganpat_cli, args, names, help_command):
+    stderr = assert_clean_error(ganpat_cli(*args), 2)
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "Usage:" not in stderr
+    for name in names:
+        assert name in stderr
+    assert f"See '{help_command}'." in stderr
+
+
+def test_usage_error_in_a_real_process():
+    done = subprocess.run(
+        [sys.executable, "-m", "ganpat", "train", "exponential", "--batch-size", "0"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: Invalid value for '--batch-size': 0")
+
+
+def test_bare_command_still_shows_help(ganpat_cli):
+    result = ganpat_cli()
+    assert result.exit_code == 2
+    assert "Commands:" in result.output

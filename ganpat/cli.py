@@ -54,7 +54,7 @@ class OneLineUsageError(click.ClickException):
 def one_line(error: click.UsageError) -> click.UsageError:
     """Return ``error``'s message on one line, with the help command that explains the right usage.
 
-    A command called without the arguments it needs shows its help, as click does.
+    'ganpat' with no command still shows its help, as click does.
     """
     if isinstance(error, click.exceptions.NoArgsIsHelpError):
         return error

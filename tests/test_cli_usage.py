@@ -1,4 +1,4 @@
-"""click's own usage errors (bad option values, unknown commands, missing arguments) as one line."""
+"""Usage errors that click raises (bad option values, unknown commands, missing arguments), shown as one line."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from conftest import assert_clean_error, subprocess_env
         (["list-patterns", "extra"], ["extra"], "ganpat list-patterns --help"),
     ],
 )
-def test_usage_error_is_one_line_naming_value_and_help(ganpat_cli, args, names, help_command):
+def test_usage_error_one_line(ganpat_cli, args, names, help_command):
     stderr = assert_clean_error(ganpat_cli(*args), 2)
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert "Usage:" not in stderr
@@ -30,7 +30,7 @@ def test_usage_error_is_one_line_naming_value_and_help(ganpat_cli, args, names, 
     assert f"See '{help_command}'." in stderr
 
 
-def test_usage_error_in_a_real_process():
+def test_usage_error_subprocess():
     done = subprocess.run(
         [sys.executable, "-m", "ganpat", "train", "exponential", "--batch-size", "0"],
         env=subprocess_env(),
@@ -46,7 +46,7 @@ def test_usage_error_in_a_real_process():
     assert lines[0].startswith("Error: Invalid value for '--batch-size': 0")
 
 
-def test_bare_command_still_shows_help(ganpat_cli):
+def test_bare_command_shows_help(ganpat_cli):
     result = ganpat_cli()
     assert result.exit_code == 2
     assert "Commands:" in result.output

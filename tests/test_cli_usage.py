@@ -50,3 +50,19 @@ def test_bare_command_shows_help(ganpat_cli):
     result = ganpat_cli()
     assert result.exit_code == 2
     assert "Commands:" in result.output
+
+
+def test_format_suffix_mismatch(ganpat_cli, curve_model, tmp_path):
+    output = tmp_path / "samples.csv"
+    stderr = assert_clean_error(ganpat_cli("generate", curve_model, "-o", output, "--format", "npy"), 2)
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "npy does not match the suffix" in stderr
+    assert "samples.npy" in stderr
+    assert not output.exists()
+
+
+def test_format_matching_suffix_writes(ganpat_cli, curve_model, tmp_path):
+    output = tmp_path / "samples.npy"
+    result = ganpat_cli("generate", curve_model, "-n", "5", "-o", output, "--format", "npy")
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes().startswith(b"\x93NUMPY")

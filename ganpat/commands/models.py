@@ -30,8 +30,16 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
     from ganpat.evaluation import open_model
     from ganpat.generation import keep_freed_memory, write_samples
 
+    suffix_format = FORMAT_BY_SUFFIX.get(Path(output).suffix.lower()) if output != "-" else None
     if fmt is None:
-        fmt = FORMAT_BY_SUFFIX.get(Path(output).suffix.lower(), "csv") if output != "-" else "csv"
+        fmt = suffix_format or "csv"
+    elif suffix_format is not None and suffix_format != fmt:
+        # a file named x.csv that contains npy bytes would mislead every program that reads it
+        renamed = Path(output).with_suffix(f".{fmt}").name
+        raise click.BadParameter(
+            f"{fmt} does not match the suffix of {output}; drop --format or name the file {renamed}",
+            param_hint="--format",
+        )
     if output != "-" and Path(output).is_dir():
         raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
     torch_device = resolve_device(device)

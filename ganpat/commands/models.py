@@ -78,18 +78,16 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
     else:
         from rich.table import Table
 
+        from ganpat.progress import metric_text
+
         click.echo(f"{model}: pattern {found.name}, {count} samples, noise seed {seed}")
         table = Table()
         table.add_column("metric")
         table.add_column("value", justify="right")
-        metrics = evaluation.metrics
-        for name, value in metrics.items():
-            if name == "modes_total":
-                continue
-            if name == "modes_covered" and "modes_total" in metrics:
-                table.add_row(name, f"{int(value)}/{int(metrics['modes_total'])}")
-            else:
-                table.add_row(name, f"{value:.4f}")
+        for name in evaluation.metrics:
+            text = metric_text(name, evaluation.metrics, digits=4)
+            if text is not None:
+                table.add_row(name, text)
         make_console().print(table)
         verdict = "met" if evaluation.target_met else "NOT met"
         click.echo(f"target ({'; '.join(evaluation.target)}): {verdict}")

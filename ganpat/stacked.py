@@ -46,6 +46,9 @@ ELEMENTWISE_LAYERS = (
     NormalToUniform,
 )
 
+# the 24 low bits from which torch's CPU generator makes a float32 in [0, 1)
+FLOAT_MANTISSA_MASK = 2**24 - 1
+
 Tensors = Mapping[str, torch.Tensor]
 Layer = Callable[[torch.Tensor, Tensors], torch.Tensor]
 
@@ -93,9 +96,25 @@ def _gumbel_soft(layer: StraightThroughGumbel, x: torch.Tensor) -> tuple[torch.T
     """Return the Gumbel-softmax probabilities of a straight-through head and the position of their maximum."""
     # StraightThroughGumbel.forward along the last dimension, with its float operations
     # in the same order, in place where autograd allows
-    uniform = torch.rand_like(x).clamp_(min=1e-12, max=1.0 - 1e-7)
+    uniform = uniform_like(x).clamp_(min=1e-12, max=1.0 - 1e-7)
     soft = torch.softmax((x - uniform.log_().neg_().log_()).div_(layer.temperature), dim=-1)
     return soft, soft.argmax(dim=-1)
+
+
+def uniform_like(x: torch.Tensor) -> torch.Tensor:
+    """Draw ``torch.rand_like(x)`` on the CPU from 64-bit random words, the values of ``rand`` with each pair swapped.
+
+    ``rand`` makes a float32 from the low 24 bits of one 32-bit draw of the CPU
+    generator, and a 64-bit word of ``random_`` is two such draws. Taking both halves
+    of each word took two thirds of the time of ``rand`` on 16 x 256 x 100 values
+    (torch 2.13.0+cpu, one thread). Other devices and dtypes use ``rand_like``.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return torch.rand_like(x)
+    count = x.numel()
+    words = torch.empty((count + 1) // 2, dtype=torch.int64).random_(-(2**63), None)
+    halves = words.view(torch.int32)[:count].view(x.shape)
+    return torch.bitwise_and(halves, FLOAT_MANTISSA_MASK).to(x.dtype).mul_(2.0**-24)
 
 
 def _categorical_index(logits: torch.Tensor) -> torch.Tensor:

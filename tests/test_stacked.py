@@ -8,7 +8,7 @@ from torch import nn
 
 from ganpat.builtin.networks import Affine, StraightThroughGumbel, UniformDropout
 from ganpat.onehot_input import dense_rows, one_hot_index, packed_rows
-from ganpat.stacked import StackedNetwork, _categorical_one_hot
+from ganpat.stacked import StackedNetwork, _categorical_one_hot, uniform_like
 
 
 def networks(count: int, build) -> list[nn.Module]:
@@ -126,7 +126,7 @@ def test_gumbel_head_emits_one_hot(grad):
         assert stack.params["0.weight"].grad.abs().sum() > 0
 
 
-def test_gumbel_head_matches_module_on_same_draw():
+def test_gumbel_head_matches_module_on_same_draw(monkeypatch):
     modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 6), StraightThroughGumbel(2.0)))
     stack = StackedNetwork(modules)
     x = torch.randn(2, 7, 3)
@@ -137,6 +137,7 @@ def test_gumbel_head_matches_module_on_same_draw():
     # the module alone on both seeds' rows, with the same weights and the same uniform draw
     logits = torch.cat([modules[row][0](x[row]) for row in range(2)]).detach().requires_grad_(True)
     torch.manual_seed(5)
+    monkeypatch.setattr(torch, "rand_like", uniform_like)
     expected = modules[0][1](logits)
     expected[:, 1].sum().backward()
     torch.testing.assert_close(out.reshape(14, 6), expected)
@@ -263,3 +264,16 @@ def test_draw_one_hot_without_gradients_is_categorical():
         out = stack(x)
     assert soft is None
     assert torch.equal(nn.functional.one_hot(index, 6).float(), out)
+
+
+def test_uniform_like_gives_rand_values():
+    """uniform_like draws the same float32 values as torch.rand, in pairs swapped."""
+    like = torch.empty(3, 7)
+    torch.manual_seed(4)
+    expected = torch.rand(22)
+    torch.manual_seed(4)
+    drawn = uniform_like(like)
+    assert drawn.shape == (3, 7)
+    swapped = expected.view(11, 2).flip(1).reshape(-1)[:21]
+    assert torch.equal(drawn.reshape(-1), swapped)
+    assert drawn.dtype == torch.float32

@@ -129,6 +129,8 @@ class PatternFamily:
     build: Callable[[int], Pattern]
     sample_shape: tuple[int, ...]
     default_architecture: str
+    # names of the recipes every member has, listed without building a member
+    recipe_names: tuple[str, ...] = ()
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

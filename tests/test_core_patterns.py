@@ -10,6 +10,7 @@ import torch
 from conftest import assert_clean_error
 
 from ganpat import plugins
+from ganpat.builtin import onehot
 from ganpat.errors import UsageProblem
 from ganpat.metrics import INVALID
 from ganpat.persistence import quiet_jit
@@ -152,6 +153,9 @@ def test_list_patterns_json_lists_family_once(ganpat_cli):
     assert family["parameter"] == "N"
     assert family["values"] == [1, 99]
     assert family["sample_shape"] == [100]
+    # the declared recipe names are the ones a built member really has
+    assert family["recipes"] == sorted(onehot.FAMILY.build(5).recipes)
+    assert family["recipes"] == ["book", "default"]
     assert not [name for name in by_name if name.startswith("onehot-multiples-of-") and name[-1].isdigit()]
     for name in CURVES:
         assert by_name[name]["sample_shape"] == [2]

@@ -140,6 +140,7 @@ FAMILY = PatternFamily(
     build=MultiplesPattern,
     sample_shape=(WIDTH,),
     default_architecture=DEFAULT_RECIPE.architecture,
+    recipe_names=("book", "default"),
 )
 
 

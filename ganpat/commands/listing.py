@@ -32,6 +32,7 @@ def list_patterns(as_json: bool) -> None:
             "description": family.description,
             "sample_shape": list(family.sample_shape),
             "default_architecture": family.default_architecture,
+            "recipes": sorted(family.recipe_names),
             "plugin": entry.plugin,
             "parameter": family.parameter.upper(),
             "values": [family.values.start, family.values.stop - 1],

@@ -30,7 +30,7 @@ import torch
 
 from ganpat import losses
 from ganpat.architecture import Architecture
-from ganpat.optimizer import adam_options, adam_step
+from ganpat.optimizer import adam_options, adam_step, clear_grads
 from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import InvalidSamples, UsageProblem
 from ganpat.onehot_input import dense_rows, one_hot_index, packed_rows
@@ -155,7 +155,7 @@ class MultiSeedTrainer:
     @staticmethod
     def _optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         # the sum of the seeds' losses gives each seed exactly the gradient of its own loss
-        optimizer.zero_grad(set_to_none=True)
+        clear_grads(optimizer.param_groups[0]["params"])
         loss.sum().backward()
         adam_step(optimizer)
 

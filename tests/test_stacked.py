@@ -277,3 +277,21 @@ def test_uniform_like_gives_rand_values():
     swapped = expected.view(11, 2).flip(1).reshape(-1)[:21]
     assert torch.equal(drawn.reshape(-1), swapped)
     assert drawn.dtype == torch.float32
+
+
+@pytest.mark.parametrize("outputs", [1, 2, 8, 9])
+def test_linear_widths_match_each_network(outputs):
+    """Every form of the batched linear layer (one column, narrow, wide) matches nn.Linear."""
+    modules = networks(3, lambda: nn.Sequential(nn.Linear(5, outputs)))
+    stack = StackedNetwork(modules)
+    x = torch.randn(3, 6, 5, requires_grad=True)
+    out = stack(x)
+    out.square().sum().backward()
+    for row, module in enumerate(modules):
+        alone = x[row].detach().requires_grad_(True)
+        expected = module(alone)
+        torch.testing.assert_close(out[row], expected)
+        expected.square().sum().backward()
+        torch.testing.assert_close(x.grad[row], alone.grad)
+        torch.testing.assert_close(stack.params["0.weight"].grad[row], module[0].weight.grad.T)
+        torch.testing.assert_close(stack.params["0.bias"].grad[row], module[0].bias.grad)

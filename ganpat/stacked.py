@@ -11,7 +11,7 @@ Any other network, such as a plugin's, runs through ``torch.func.vmap`` over
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -49,9 +49,9 @@ ELEMENTWISE_LAYERS = (
 # the 24 low bits from which torch's CPU generator makes a float32 in [0, 1)
 FLOAT_MANTISSA_MASK = 2**24 - 1
 
-# Output widths up to which a linear layer computes (W.T @ x.T).T. With 2 to 8 outputs,
-# 64 inputs and 128 rows a seed, its forward and backward took 60 to 65% of the time of
-# x @ W, and with 16 outputs 135% (16 seeds, torch 2.13.0+cpu, one thread).
+# Output widths up to which a linear layer runs as NarrowLinear. With 2 to 8 outputs, 64
+# inputs and 128 rows a seed, the transposed products of its forward and backward took 60
+# to 65% of the time of x @ W, and with 16 outputs 135% (16 seeds, torch 2.13.0+cpu, one thread).
 NARROW_OUTPUT = 8
 
 Tensors = Mapping[str, torch.Tensor]
@@ -67,14 +67,43 @@ def _linear(weight_name: str, bias_name: str | None, x: torch.Tensor, tensors: T
         out = (x * weight.transpose(1, 2)).sum(dim=-1, keepdim=True)
         return out if bias is None else out + bias.unsqueeze(1)
     if weight.shape[2] <= NARROW_OUTPUT:
-        # the transposed product, whose matrices have few rows rather than few columns
-        weight_rows, x_columns = weight.transpose(1, 2), x.transpose(1, 2)
-        if bias is None:
-            return torch.bmm(weight_rows, x_columns).transpose(1, 2)
-        return torch.baddbmm(bias.unsqueeze(2), weight_rows, x_columns).transpose(1, 2)
+        return NarrowLinear.apply(x, weight, bias)
     if bias is None:
         return torch.bmm(x, weight)
     return torch.baddbmm(bias.unsqueeze(1), x, weight)
+
+
+class NarrowLinear(torch.autograd.Function):
+    """A stacked linear layer ``x @ weight + bias`` with few outputs, computed as ``(weight.T @ x.T).T``.
+
+    The transposed products have few rows rather than few columns. The backward pass
+    returns the input gradient in the input's own row-major layout, because the
+    elementwise backward of the layer before (SiLU, for example) took about four times
+    as long on a transposed gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        weight_rows, x_columns = weight.transpose(1, 2), x.transpose(1, 2)
+        if bias is None:
+            out = torch.bmm(weight_rows, x_columns)
+        else:
+            out = torch.baddbmm(bias.unsqueeze(2), weight_rows, x_columns)
+        return out.transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.bmm(grad, weight.transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.bmm(grad.transpose(1, 2), x).transpose(1, 2)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(dim=1)
+        return grad_x, grad_weight, grad_bias
 
 
 def _affine(scale_name: str, shift_name: str, x: torch.Tensor, tensors: Tensors) -> torch.Tensor:

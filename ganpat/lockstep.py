@@ -11,7 +11,7 @@ over seeds, which gives each seed exactly the gradient of its own loss.
 A generator that ends with a straight-through Gumbel head hands its one-hot samples
 to the discriminator as the positions of their ones (:mod:`ganpat.onehot_input`),
 and real one-hot batches go the same way. In the generator's step the discriminator
-then sees the exact one-hot vectors, where a single run computes ``hard - soft + soft``,
+then receives the exact one-hot vectors, where a single run computes ``hard - soft + soft``,
 so the two differ by float rounding only.
 
 Quality checks copy one seed's weights back into its Trainer and reuse the

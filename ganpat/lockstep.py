@@ -170,7 +170,12 @@ class MultiSeedTrainer:
         return None if index is None else packed_rows(index, self.recipe.pack, self.sample_dim)
 
     def _fake(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Generate one batch per seed as a discriminator input: (packed samples, None) or, one-hot, (packed soft probabilities or None, rows)."""
+        """Generate one batch per seed as a discriminator input ``(dense, rows)``.
+
+        For a one-hot generator ``rows`` contains the positions of the ones, and ``dense``
+        the packed soft probabilities, or None without gradients. Otherwise ``dense``
+        contains the packed samples and ``rows`` is None.
+        """
         if not self.one_hot:
             return self._pack(self.generator(self._noise())), None
         soft, index = self.generator.draw_one_hot(self._noise())

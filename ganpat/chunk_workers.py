@@ -31,9 +31,10 @@ def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], worke
     """Yield ``function(item)`` for each of ``items``, in order, computed on ``workers`` threads.
 
     The items are drawn in the calling thread, one at a time and in order. Each worker
-    takes the next waiting item, so a worker that loses its core to another process
-    holds up only its own item. At most ``2 * workers`` items are queued, computing or
-    waiting to be yielded, so memory does not grow with the number of items.
+    takes the next waiting item, so while one worker has lost its core to another
+    process, the others go on with the items after its own. At most ``2 * workers``
+    items are queued, computing or waiting to be yielded, so memory does not grow with
+    the number of items.
 
     Each worker runs torch with one intra-op thread: torch releases the GIL inside its
     operators, so the workers are the parallelism, and intra-op threads on top would
@@ -59,7 +60,7 @@ def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], worke
                     results[index] = value
                     ready.notify_all()
         finally:
-            # torch.set_num_threads in a new thread also changes the count that later new threads start with
+            # in torch 2.13.0, torch.set_num_threads in a new thread also sets the count that later new threads start with
             torch.set_num_threads(threads_before)
 
     def take(index: int) -> Result:

@@ -20,7 +20,14 @@ from ganpat.errors import GanpatError, UsageProblem
 from ganpat.lockstep import MultiSeedTrainer
 from ganpat.persistence import atomic_write, check_writable, save_torchscript
 from ganpat.recipe import MAX_SEED
-from ganpat.training import TrainRequest, build_metadata, build_recipe, default_model_path, log_path_for
+from ganpat.training import (
+    TrainRequest,
+    build_metadata,
+    build_recipe,
+    default_model_path,
+    interrupted_path,
+    log_path_for,
+)
 
 __all__ = ["MultiSeedTrainer", "MultiSeedOutcome", "SeedOutcome", "best_seed", "parse_seeds", "seed_file", "train_seeds"]
 
@@ -111,6 +118,10 @@ def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbac
     if out.is_dir():
         raise UsageProblem(f"--out {out} is a folder; give a file name such as {out / (pattern.name + '.pt')}")
     check_writable(out)
+    if save_all:
+        # the seeds' folder is checked now, so that a bad path fails before training rather than after it
+        check_writable(seed_file(out, seeds[0]))
+    existed = out.exists() or (save_all and any(seed_file(out, seed).exists() for seed in seeds))
     keep_freed_memory()
     try:
         trainer = MultiSeedTrainer(pattern, architecture, recipe, seeds, device, callbacks)
@@ -120,6 +131,9 @@ def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbac
     results = trainer.run()
     outcomes = [SeedOutcome(seed, result) for seed, result in zip(seeds, results)]
     best = best_seed(outcomes)
+    # as for one seed, an interrupted run never replaces files that were already there
+    if existed and any(o.result is not None and o.result.interrupted for o in outcomes):
+        out = interrupted_path(out)
 
     def save(outcome: SeedOutcome, path: Path) -> None:
         assert outcome.result is not None

@@ -30,6 +30,8 @@ from ganpat.recipe import Recipe
 
 # seconds between checkpoint writes during training
 CHECKPOINT_INTERVAL = 10.0
+# how a finished run's stop reason reads in a message
+STOP_TEXT = {"target": "it stopped at the target", "patience": "its patience ran out"}
 
 
 @dataclass
@@ -134,8 +136,12 @@ class PeriodicCheckpoint:
         if self.last is None or time.monotonic() - self.last >= CHECKPOINT_INTERVAL:
             self.save(trainer)
 
-    def save(self, trainer: Trainer) -> None:
-        save_checkpoint({"identity": self.identity, "trainer": trainer.state_dict()}, self.path)
+    def save(self, trainer: Trainer, stop_reason: str | None = None) -> None:
+        """Write the checkpoint; ``stop_reason`` marks the final one of a run that ended on its own."""
+        state = {"identity": self.identity, "trainer": trainer.state_dict()}
+        if stop_reason is not None:
+            state["stop_reason"] = stop_reason
+        save_checkpoint(state, self.path)
         self.last = time.monotonic()
 
 
@@ -207,7 +213,7 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
             os.replace(partial, checkpoint_path(path))
     else:
         checkpoint.path = checkpoint_path(path)
-        checkpoint.save(trainer)
+        checkpoint.save(trainer, result.stop_reason)
         _remove(partial)
     return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
 
@@ -218,7 +224,9 @@ def interrupted_path(out: Path) -> Path:
     while True:
         tag = ".interrupted" if number == 1 else f".interrupted-{number}"
         path = out.with_name(out.stem + tag + out.suffix)
-        if not any(taken.exists() for taken in (path, log_path_for(path), checkpoint_path(path))):
+        # the folder is where --seeds --save-all puts each seed of that run
+        names_in_use = (path, log_path_for(path), checkpoint_path(path), path.with_suffix(""))
+        if not any(name.exists() for name in names_in_use):
             return path
         number += 1
 
@@ -235,6 +243,7 @@ def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
         "pattern": "resume with 'ganpat train {value} --resume'",
         "recipe": "add --recipe {value}",
         "architecture": "add --arch {value}",
+        "seed": "add --seed {value}",
     }
     for key, fix in fixes.items():
         value = saved_identity.get(key)
@@ -243,6 +252,12 @@ def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
                 f"cannot resume: checkpoint {path} was made with {key} {value!r}, not {identity[key]!r}; "
                 f"{fix.format(value=value)}, or start over without --resume"
             )
+    finished = saved.get("stop_reason")
+    if finished in ("target", "patience"):
+        raise UsageProblem(
+            f"cannot resume: the run in {path} already finished ({STOP_TEXT[finished]}); "
+            "start over without --resume to train again"
+        )
     trainer.load_state_dict(saved["trainer"])
     if trainer.epoch >= trainer.recipe.epochs:
         raise UsageProblem(

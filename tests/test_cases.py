@@ -431,6 +431,9 @@ def test_ctrl_c_keeps_existing_out(tmp_path):
 
     saved = tmp_path / "model.interrupted.pt"
     assert str(saved) in stderr
+    # the message names the file to resume and repeats the options the run was started with
+    resume = f"ganpat train exponential --out {saved} --resume --recipe book --epochs 100000 --patience 100000"
+    assert resume in stderr
     metadata = load_generator(saved).metadata
     assert metadata["interrupted"] is True
     assert metadata["epochs_run"] >= 1

@@ -13,7 +13,7 @@ from conftest import assert_clean_error, leftover_temporaries, scripted_state, t
 
 from ganpat import plugins
 from ganpat.engine import CHECK_SAMPLES, CHECK_SEED, Trainer
-from ganpat.persistence import checkpoint_path, load_generator
+from ganpat.persistence import checkpoint_path, load_checkpoint, load_generator, save_checkpoint
 from ganpat.training import TrainRequest, log_path_for
 from ganpat.training import train as run_training
 
@@ -118,6 +118,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         (["onehot-multiples-of-5"], "pattern"),
         (["exponential", "--arch", "book-curve"], "architecture"),
         (["exponential", "--recipe", "book"], "add --recipe default"),
+        (["exponential", "--seed", "7"], "add --seed 1"),
     ],
 )
 def test_resume_rejects_other_identity(ganpat_cli, curve_model, tmp_path, options, named):
@@ -130,6 +131,22 @@ def test_resume_rejects_other_identity(ganpat_cli, curve_model, tmp_path, option
     stderr = assert_clean_error(result, 2)
     assert "cannot resume" in stderr
     assert named in stderr
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("reason", ["target", "patience"])
+def test_resume_finished_run_rejected(ganpat_cli, curve_model, tmp_path, reason):
+    out = tmp_path / "model.pt"
+    out.write_bytes(curve_model.read_bytes())
+    state = load_checkpoint(checkpoint_path(curve_model))
+    state["stop_reason"] = reason
+    save_checkpoint(state, checkpoint_path(out))
+    before = out.read_bytes()
+
+    result = ganpat_cli("train", "exponential", "--out", out, "--resume", "--epochs", "50", "--seed", "1", "--quiet")
+    stderr = assert_clean_error(result, 2)
+    assert "already finished" in stderr
+    assert "without --resume" in stderr
     assert out.read_bytes() == before
 
 

@@ -67,7 +67,11 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
             progress.stop()
     result = outcome.result
     if result.interrupted:
-        click.echo(f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}", err=True)
+        click.echo(
+            f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}. "
+            f"Continue with: ganpat train {request.pattern} --out {outcome.path} --resume{_identity_options(request)}",
+            err=True,
+        )
     click.echo(f"Saved {outcome.path}")
     click.echo(
         f"epochs run {result.epochs_run}, best at epoch {result.best_epoch}, {STOP_REASONS[result.stop_reason]}, "
@@ -102,11 +106,29 @@ def _train_seeds(request: Any, seeds_text: str | None, save_all: bool) -> None:
     make_console().print(table)
     met = sum(1 for item in outcome.seeds if item.result is not None and item.result.target_met)
     click.echo(f"target met by {met} of {len(outcome.seeds)} seeds ({met / len(outcome.seeds):.0%})")
+    interrupted = any(item.result is not None and item.result.interrupted for item in outcome.seeds)
+    if interrupted:
+        click.echo("Interrupted; the table shows each seed's best check before the interruption.", err=True)
     click.echo(f"Saved seed {outcome.best.seed}, the best, to {outcome.path}")
     if save_all:
-        click.echo(f"Saved every seed that finished to {outcome.path.with_suffix('')}/seed-NN{outcome.path.suffix or '.pt'}")
-    if any(item.result is not None and item.result.interrupted for item in outcome.seeds):
+        click.echo(f"Saved every seed that did not diverge to {outcome.path.with_suffix('')}/seed-NN{outcome.path.suffix or '.pt'}")
+    if interrupted:
         sys.exit(130)
+
+
+def _identity_options(request: Any) -> str:
+    """Return the training options of ``request`` that differ from the defaults, to repeat with --resume."""
+    options = ""
+    if request.recipe != "default":
+        options += f" --recipe {request.recipe}"
+    named = (("--arch", request.arch), ("--epochs", request.epochs), ("--batch-size", request.batch_size),
+             ("--lr", request.lr), ("--patience", request.patience))  # fmt: skip
+    for flag, value in named:
+        if value is not None:
+            options += f" {flag} {value}"
+    if request.seed != 0:
+        options += f" --seed {request.seed}"
+    return options
 
 
 STOP_REASONS = {

@@ -1,9 +1,11 @@
 """Saving and loading generators: TorchScript (the default) and torch.export (.pt2).
 
 The ganpat metadata travels inside the file as JSON (``_extra_files`` for
-TorchScript, ``extra_files`` for .pt2). Every write goes to a temporary file in the
-target folder and is renamed into place, so an existing file is never left half
-replaced.
+TorchScript, ``extra_files`` for .pt2). torch serializes into memory, and
+:func:`ganpat.file_writes.atomic_write` writes the bytes, so an existing file is
+never left half replaced and a failed write is reported with the OS error's reason.
+Before torch reads a model, the zip CRCs of its members are checked, because torch
+does not check them and would load damaged weights.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import tempfile
+import logging
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,6 +25,10 @@ import torch
 from torch import nn
 
 from ganpat.errors import GanpatError, UsageProblem
+# re-exported for the modules that import them from here
+from ganpat.file_writes import atomic_write, check_writable, file_mode_for  # noqa: F401
+
+_log = logging.getLogger(__name__)
 
 METADATA_FILE = "ganpat.json"
 FORMAT_VERSION = 1
@@ -37,55 +43,6 @@ def quiet_jit() -> Iterator[None]:
         yield
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
-    """Call ``write(temporary_path)`` in ``path``'s folder, then rename the result to ``path``.
-
-    ``suffix`` ends the temporary file's name, for writers that check it (torch.export.save wants .pt2).
-    """
-    handle, temporary = _create_temporary(path, suffix)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        # mkstemp creates the file as 0600; give it the mode a plain open() would
-        os.chmod(temporary, file_mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def check_writable(path: Path) -> None:
-    """Raise UsageProblem unless a file can be created in ``path``'s folder, creating missing folders."""
-    handle, probe = _create_temporary(path, ".probe")
-    os.close(handle)
-    os.unlink(probe)
-
-
-def _create_temporary(path: Path, suffix: str) -> tuple[int, str]:
-    """Create the folders above ``path`` and an empty temporary file beside it; return mkstemp's result."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    except (FileExistsError, NotADirectoryError) as error:
-        reason = f"{error.filename} is a file, not a folder"
-    except OSError as error:
-        reason = f"{error.strerror or error} in {path.parent}"
-    raise UsageProblem(f"cannot write {path}: {reason}; choose a path in a folder you can write to")
-
-
-def file_mode_for(path: Path) -> int:
-    """Return the permission bits of the existing ``path``, else 0666 less the process umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def save_torchscript(generator: nn.Module, path: Path, metadata: dict[str, Any]) -> None:
     """Script ``generator`` in eval mode on the CPU and save it with ``metadata``."""
     model = generator.to("cpu").eval()
@@ -93,11 +50,10 @@ def save_torchscript(generator: nn.Module, path: Path, metadata: dict[str, Any])
         scripted = torch.jit.script(model)
     extra = {METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True)}
 
-    def write(temporary: Path) -> None:
-        with quiet_jit():
-            torch.jit.save(scripted, str(temporary), _extra_files=extra)
-
-    atomic_write(path, write)
+    buffer = io.BytesIO()
+    with quiet_jit():
+        torch.jit.save(scripted, buffer, _extra_files=extra)
+    write_bytes(path, buffer.getvalue())
 
 
 def export_program(generator: nn.Module, latent_size: int, path: Path, metadata: dict[str, Any]) -> None:
@@ -122,9 +78,14 @@ def export_program(generator: nn.Module, latent_size: int, path: Path, metadata:
     except Exception as error:
         raise GanpatError(f"torch.export could not trace this generator: {error}") from error
     extra = {METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True)}
-    atomic_write(
-        path, lambda temporary: torch.export.save(program, str(temporary), extra_files=extra), suffix=".tmp.pt2"
-    )
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files=extra)
+    write_bytes(path, buffer.getvalue())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through atomic_write."""
+    atomic_write(path, lambda temporary: temporary.write_bytes(data))
 
 
 @dataclass
@@ -150,13 +111,15 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> Load
     """Load a TorchScript or .pt2 generator onto ``device``; raise GanpatError when the file is not one."""
     path = Path(path)
     _check_readable(path)
+    _check_checksums(path)
     if path.suffix == ".pt2":
         return _load_program(path, device)
     extra = {METADATA_FILE: ""}
     try:
-        with quiet_jit():
+        with quiet_jit(), quiet_torch_logs():
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as error:
+        _log.debug("torch.jit.load failed on %s", path, exc_info=True)
         raise GanpatError(f"cannot load {path}: {_describe_bad_file(path, error)}") from None
     metadata = _parse_metadata(path, extra[METADATA_FILE])
     latent = metadata.get("latent_size") or _infer_latent_size(module)
@@ -168,8 +131,10 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> Load
 def _load_program(path: Path, device: torch.device | str) -> LoadedGenerator:
     extra = {METADATA_FILE: ""}
     try:
-        program = torch.export.load(str(path), extra_files=extra)
+        with quiet_torch_logs():
+            program = torch.export.load(str(path), extra_files=extra)
     except Exception as error:
+        _log.debug("torch.export.load failed on %s", path, exc_info=True)
         raise GanpatError(f"cannot load {path}: {_describe_bad_file(path, error)}") from None
     metadata = _parse_metadata(path, extra[METADATA_FILE])
     module = program.module().to(device)
@@ -177,6 +142,39 @@ def _load_program(path: Path, device: torch.device | str) -> LoadedGenerator:
     if latent is None:
         raise GanpatError(f"cannot load {path}: the .pt2 file records no latent size")
     return LoadedGenerator(module, metadata, int(latent), path)
+
+
+@contextlib.contextmanager
+def quiet_torch_logs() -> Iterator[None]:
+    """Hide the log records and warnings that torch emits while it reads a file, unless --verbose is on.
+
+    torch.export.load logs a whole traceback at WARNING level before it raises on a bad
+    file; ganpat reports the failure itself in one line.
+    """
+    if _log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _check_checksums(path: Path) -> None:
+    """Raise GanpatError when a zip-based model (TorchScript or .pt2) has a member whose CRC does not match."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        raise GanpatError(f"cannot load {path}: the file is damaged ({error})") from None
+    if damaged is not None:
+        raise GanpatError(f"cannot load {path}: the file is damaged (checksum mismatch in {damaged})")
 
 
 def _check_readable(path: Path) -> None:
@@ -197,7 +195,13 @@ def _describe_bad_file(path: Path, error: Exception) -> str:
         return "it is not a TorchScript or torch.export file (it may be truncated or corrupt)"
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-    if any(name.endswith("/code/__torch__.py") or "/code/" in name for name in names):
+    is_program = any(name.endswith(("/archive_format", "/models/model.json")) for name in names)
+    is_torchscript = any("/code/" in name for name in names)
+    if is_program and path.suffix != ".pt2":
+        return f"it looks like a torch.export program; name it {path.with_suffix('.pt2').name}"
+    if is_torchscript and path.suffix == ".pt2":
+        return f"it looks like a TorchScript file, not a torch.export program; name it {path.with_suffix('.pt').name}"
+    if is_torchscript:
         return f"the TorchScript archive is damaged ({type(error).__name__})"
     if any(name.endswith("data.pkl") for name in names):
         return (
@@ -233,7 +237,9 @@ def checkpoint_path(model_path: Path) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    atomic_write(path, lambda temporary: torch.save(state, str(temporary)))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import torch
 from conftest import assert_clean_error, leftover_temporaries
 
 import ganpat
+from ganpat.file_writes import WriteFailed
 from ganpat.persistence import METADATA_FILE, atomic_write, load_generator, quiet_jit
 
 
@@ -142,7 +143,7 @@ def test_atomic_write_failure_keeps_old_file(tmp_path):
         temporary.write_bytes(b"half of a new gen")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteFailed, match="disk full"):
         atomic_write(target, write_half_then_fail)
     assert target.read_bytes() == b"the old generator"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]

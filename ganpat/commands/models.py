@@ -13,6 +13,7 @@ from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, cli, make_console
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
+MODEL_SUFFIXES = (".pt", ".pt2")
 
 
 @cli.command()
@@ -40,10 +41,17 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
             f"{fmt} does not match the suffix of {output}; drop --format or name the file {renamed}",
             param_hint="--format",
         )
-    if output != "-" and Path(output).is_dir():
-        raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
+    if output == "":
+        raise click.UsageError("--output is empty; give a file name, or - for stdout")
+    if output != "-":
+        _check_sample_output(model, Path(output))
     torch_device = resolve_device(device)
     loaded, found = open_model(model, pattern, torch_device)
+    log_name = loaded.metadata.get("training_log")
+    if output != "-" and isinstance(log_name, str) and _same_file(Path(output), model.with_name(log_name)):
+        raise click.BadParameter(
+            f"{output} is the training log of {model}; choose another file name", param_hint="--output"
+        )
     keep_freed_memory()
     try:
         write_samples(loaded, found, count, fmt, output, seed, raw, torch_device)
@@ -54,6 +62,30 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
         sys.exit(0)
     if output != "-":
         click.echo(f"Wrote {count} samples to {output}", err=True)
+
+
+def _check_sample_output(model: Path, output: Path) -> None:
+    """Reject an --output of generate that is a folder, a model file's name or the model itself."""
+    if output.is_dir():
+        raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
+    if _same_file(output, model):
+        raise click.BadParameter(
+            f"{output} is the model file itself; write the samples to another file", param_hint="--output"
+        )
+    if output.suffix.lower() in MODEL_SUFFIXES:
+        raise click.BadParameter(
+            f"{output} ends in {output.suffix}, the suffix of a model file; write the samples to "
+            f"{output.with_suffix('.csv').name} or another .csv, .json, .jsonl or .npy file",
+            param_hint="--output",
+        )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Return True when both paths exist and name the same file, through links and relative paths."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 @cli.command()
@@ -128,6 +160,8 @@ def export(model: Path, output: Path) -> None:
 
     if output.suffix != ".pt2":
         raise click.BadParameter(f"{output} must end in .pt2", param_hint="--output")
+    if _same_file(output, model):
+        raise click.BadParameter(f"{output} is the model file itself; choose another file name", param_hint="--output")
     loaded = load_generator(model)
     metadata = dict(loaded.metadata)
     metadata["latent_size"] = loaded.latent_size
@@ -139,7 +173,7 @@ def export(model: Path, output: Path) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png].")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png, or files/PATTERN.pt2.png for a .pt2 MODEL].")
 @click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
 @click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
@@ -151,6 +185,9 @@ def plot(model: Path | None, log_path: Path | None, output: Path | None, plotter
     from ganpat.plotting import PlotRequest, make_picture
     from ganpat.plotting import show as show_picture
 
+    if output is None and log_path is None and model is not None and model.suffix == ".pt2":
+        # keep the picture of MODEL.pt2 apart from that of MODEL.pt, which shares its stem
+        output = model.with_name(f"{model.name}.png" if plotter is None else f"{model.name}.{plotter}.png")
     picture = make_picture(PlotRequest(model, log_path, output, plotter, count, seed, pattern))
     click.echo(str(picture.path))
     if show:

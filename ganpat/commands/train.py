@@ -21,7 +21,7 @@ from ganpat.cli import SEED, PositiveFloat, cli, make_console
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--arch", help="Architecture name (see list-architectures) [default: the recipe's].")
 @click.option("--recipe", default="default", show_default=True, help="Named recipe of the pattern, such as default or book.")
-@click.option("--out", type=click.Path(path_type=Path), help="Generator file to write [default: files/PATTERN.pt].")
+@click.option("--out", type=click.Path(path_type=Path), help="Generator file to write, ending in .pt [default: files/PATTERN.pt].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar (it is shown only when stderr is a terminal).")
 @click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
@@ -42,6 +42,8 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     from ganpat.training import TrainRequest
     from ganpat.training import train as run_training
 
+    if out is not None:
+        _check_out_suffix(out)
     request = TrainRequest(pattern, out, recipe, arch, epochs, batch_size, lr, patience, seed, device, resume)
     if seeds is not None or save_all:
         if snapshot_every is not None:
@@ -137,6 +139,20 @@ STOP_REASONS = {
     "epochs": "stopped at the epoch ceiling",
     "interrupted": "interrupted",
 }
+
+
+def _check_out_suffix(out: Path) -> None:
+    """Reject an --out that does not end in .pt before training, because train saves TorchScript."""
+    if out.suffix == ".pt":
+        return
+    model = out.with_suffix(".pt")
+    if out.suffix == ".pt2":
+        raise click.BadParameter(
+            f"{out}: train saves TorchScript, which ganpat names .pt; train to {model}, "
+            f"then run 'ganpat export {model} -o {out}'",
+            param_hint="--out",
+        )
+    raise click.BadParameter(f"{out} must end in .pt (train saves TorchScript), such as {model}", param_hint="--out")
 
 
 def _warn_batch_clamp(request: Any) -> None:

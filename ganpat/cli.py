@@ -119,7 +119,13 @@ from ganpat.commands import plugins as plugin_commands  # noqa: E402, F401
 
 
 def main() -> None:
-    cli(prog_name="ganpat")
+    from ganpat import signals
+
+    signals.stop_on_signals()
+    try:
+        cli(prog_name="ganpat")
+    except SystemExit as end:
+        raise SystemExit(signals.exit_status(end.code)) from None
 
 
 if __name__ == "__main__":

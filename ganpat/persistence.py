@@ -4,6 +4,7 @@ The ganpat metadata travels inside the file as JSON (``_extra_files`` for
 TorchScript, ``extra_files`` for .pt2). torch serializes into memory, and
 :func:`ganpat.file_writes.atomic_write` writes the bytes, so an existing file is
 never left half replaced and a failed write is reported with the OS error's reason.
+(Given a path, torch.jit.save in torch 2.13 can abort the process on a short write.)
 Before torch reads a model, the zip CRCs of its members are checked, because torch
 does not check them and would load damaged weights.
 """
@@ -166,15 +167,26 @@ def quiet_torch_logs() -> Iterator[None]:
 
 def _check_checksums(path: Path) -> None:
     """Raise GanpatError when a zip-based model (TorchScript or .pt2) has a member whose CRC does not match."""
+    damage = find_damage(path)
+    if damage is not None:
+        raise GanpatError(f"cannot load {path}: the file is damaged ({damage})")
+
+
+def find_damage(path: Path) -> str | None:
+    """Return what is wrong with the zip archive at ``path`` (a bad CRC or a broken header), or None.
+
+    A file that is not a zip archive returns None; the loader reports it.
+    """
     if not zipfile.is_zipfile(path):
-        return
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-        raise GanpatError(f"cannot load {path}: the file is damaged ({error})") from None
+        return str(error)
     if damaged is not None:
-        raise GanpatError(f"cannot load {path}: the file is damaged (checksum mismatch in {damaged})")
+        return f"checksum mismatch in {damaged}"
+    return None
 
 
 def _check_readable(path: Path) -> None:
@@ -245,6 +257,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise UsageProblem(f"no checkpoint to resume from: {path} does not exist; train without --resume first")
+    damage = find_damage(path)
+    if damage is not None:
+        raise GanpatError(f"cannot read checkpoint {path}: the file is damaged ({damage})")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:

@@ -306,6 +306,30 @@ def test_train_file_too_large(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
 
 
+def test_plot_file_too_large(curve_model, tmp_path):
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"an earlier picture")
+
+    done = run_limited("plot", curve_model, "-o", picture, cwd=tmp_path, max_file_size=SIZE_LIMIT_BYTES)
+
+    stderr = assert_clean_error(done, 1)
+    assert stderr.strip().splitlines() == [f"Error: cannot write {picture}: File too large"]
+    assert picture.read_bytes() == b"an earlier picture"
+    assert leftover_temporaries(tmp_path) == []
+
+
+def test_export_file_too_large(curve_model, tmp_path):
+    program = tmp_path / "model.pt2"
+    program.write_bytes(b"an earlier program")
+
+    done = run_limited("export", curve_model, "-o", program, cwd=tmp_path, max_file_size=SIZE_LIMIT_BYTES)
+
+    stderr = assert_clean_error(done, 1)
+    assert stderr.strip().splitlines() == [f"Error: cannot write {program}: File too large"]
+    assert program.read_bytes() == b"an earlier program"
+    assert leftover_temporaries(tmp_path) == []
+
+
 # damaged and misnamed models
 
 
@@ -336,6 +360,19 @@ def test_damaged_member_is_named(curve_model, tmp_path):
     assert member is not None
     with pytest.raises(GanpatError, match=f"checksum mismatch in {member}"):
         load_generator(damaged)
+
+
+def test_damaged_checkpoint_rejected(ganpat_cli, curve_model, tmp_path):
+    model = tmp_path / "model.pt"
+    shutil.copy(curve_model, model)
+    damage(checkpoint_path(curve_model), checkpoint_path(model))
+
+    result = ganpat_cli("train", "exponential", "--seed", "1", "--epochs", "64", "--out", model, "--resume",
+                        "--quiet", "--device", "cpu")  # fmt: skip
+
+    stderr = assert_clean_error(result, 1)
+    assert f"cannot read checkpoint {checkpoint_path(model)}: the file is damaged (checksum mismatch in " in stderr
+    assert model.read_bytes() == curve_model.read_bytes()
 
 
 def test_truncated_program_one_line(ganpat_process, program_model, tmp_path):

@@ -5,8 +5,8 @@ TorchScript, ``extra_files`` for .pt2). torch serializes into memory, and
 :func:`ganpat.file_writes.atomic_write` writes the bytes, so an existing file is
 never left half replaced and a failed write is reported with the OS error's reason.
 (Given a path, torch.jit.save in torch 2.13 can abort the process on a short write.)
-Before torch reads a model, the zip CRCs of its members are checked, because torch
-does not check them and would load damaged weights.
+Before torch reads a model or a checkpoint, the zip CRCs of its members are
+checked, because torch does not check them and would load damaged weights.
 """
 
 from __future__ import annotations

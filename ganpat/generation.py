@@ -211,7 +211,7 @@ def write_samples(
 ) -> None:
     """Generate ``n`` samples and write them to the file ``output``, or stdout for ``-``.
 
-    On the CPU, up to ``workers`` threads (default: one per available CPU) compute
+    On the CPU, up to ``workers`` threads (default: torch's thread count) compute
     whole chunks at once; :func:`generation_workers` decides when one thread is used instead.
     The written bytes are the same for every worker count.
     """
@@ -260,7 +260,10 @@ def keep_freed_memory() -> None:
 
 
 def generation_workers(loaded: LoadedGenerator, n: int, device: torch.device | str, requested: int | None) -> int:
-    """Return the number of threads that generate ``n`` samples: ``requested`` (default: the available CPUs), or 1.
+    """Return the number of threads that generate ``n`` samples: ``requested``, or 1.
+
+    The default is torch's own thread count (which OMP_NUM_THREADS sets) capped at the
+    CPUs this process may use, so a user who limits torch's threads limits these too.
 
     It is 1 off the CPU, for a single chunk, and for a generator that draws random
     numbers itself (a Gumbel-softmax head draws from torch's global generator),
@@ -268,7 +271,8 @@ def generation_workers(loaded: LoadedGenerator, n: int, device: torch.device | s
     """
     if requested is not None and requested < 1:
         raise ValueError(f"workers must be at least 1, not {requested}")
-    count = min(requested or available_cpus(), math.ceil(n / CHUNK))
+    default = min(torch.get_num_threads(), available_cpus())
+    count = min(requested or default, math.ceil(n / CHUNK))
     if count <= 1 or torch.device(device).type != "cpu":
         return 1
     if draws_randomness(loaded):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganpat.chunk_workers import ordered_map
+from ganpat.chunk_workers import available_cpus, ordered_map
 from ganpat.evaluation import open_model
 from ganpat.generation import CHUNK, draws_randomness, generation_workers, rows, sample_chunks, write_samples
 
@@ -130,3 +130,15 @@ def test_workers_reject_zero(curve_model):
     loaded, _ = open_model(curve_model, None)
     with pytest.raises(ValueError, match="at least 1"):
         generation_workers(loaded, SEVERAL_CHUNKS, "cpu", 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_default_workers_follow_torch_threads(curve_model, threads):
+    loaded, _ = open_model(curve_model, None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        expected = min(threads, available_cpus())
+        assert generation_workers(loaded, SEVERAL_CHUNKS, "cpu", None) == expected
+    finally:
+        torch.set_num_threads(before)

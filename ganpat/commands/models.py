@@ -26,7 +26,12 @@ MODEL_SUFFIXES = (".pt", ".pt2")
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, raw: bool, pattern: str | None, device: str) -> None:  # fmt: skip
-    """Generate samples from a saved generator (TorchScript .pt or torch.export .pt2)."""
+    """Generate samples from a saved generator (TorchScript .pt or torch.export .pt2).
+
+    On the CPU, chunks of samples are computed on as many threads as torch uses
+    (OMP_NUM_THREADS sets that), with the same output for any thread count. A
+    generator that draws random numbers itself runs on one thread.
+    """
     from ganpat.devices import resolve_device
     from ganpat.evaluation import open_model
     from ganpat.generation import keep_freed_memory, write_samples

@@ -5,8 +5,9 @@ Every measurement runs in its own child process, and its peak resident set size
 wall seconds and in CPU seconds of all its threads. CPU seconds near twice the wall
 seconds mean that two cores were busy. CPU seconds well under the wall seconds mean
 that other processes took the cores. Each line also shows how many worker threads
-generated the chunks (``--workers``; ``auto`` is ``write_samples``' default of one per
-available CPU, and a generator that draws random numbers always gets one). A worker
+generated the chunks (``--workers``; ``auto`` is ``write_samples``' default, torch's
+thread count capped at the available CPUs, so it follows the thread setting; a
+generator that draws random numbers always gets one). A worker
 runs torch with one intra-op thread, so the thread setting matters only where one
 worker generates. Each child runs at two thread settings:
 ``OMP_NUM_THREADS=1`` (one torch intra-op thread, while ganpat's prefetch thread
@@ -32,7 +33,7 @@ whose linear layers cost 1216 FLOP per row against 8704 for the default generato
     python benchmarks/generate.py             # full run, N up to 10^7
     python benchmarks/generate.py --quick     # N up to 10^6
     python benchmarks/generate.py --model exponential --threads 1
-    python benchmarks/generate.py --threads 1 --workers 1 --workers auto
+    python benchmarks/generate.py --threads 1 --workers 1 --workers 2
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--workers", action="append", choices=["auto", "1", "2", "3", "4"],
-        help="Worker threads for streamed generation; repeat for several. auto is one per available CPU [default: auto].",
+        help="Worker threads for streamed generation; repeat for several. auto follows the torch thread setting [default: auto].",
     )  # fmt: skip
     parser.add_argument(
         "--format", action="append", dest="formats", choices=FORMATS,

@@ -36,7 +36,8 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     at consecutive quality checks (the recipe sets how many),
     when the score has not improved for --patience epochs, or at --epochs. The
     generator saved is the best one seen. Ctrl-C saves the best so far, marked as
-    interrupted, and exits with status 130.
+    interrupted, and exits with status 130; SIGTERM and SIGHUP do the same and exit
+    with 143 and 129.
     """
     from ganpat.progress import TrainingProgress
     from ganpat.training import TrainRequest

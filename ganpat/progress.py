@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -12,17 +13,24 @@ class TrainingProgress:
     """Shows epoch, losses, the latest quality metrics and time left on stderr."""
 
     def __init__(self, console: Console, pattern_name: str) -> None:
+        # every column keeps its full width except the losses and metrics, which take the
+        # width that is left and are cut short on a narrow terminal
+        fixed = {"table_column": Column(no_wrap=True)}
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=16),
-            TextColumn("epoch"),
-            MofNCompleteColumn(),
-            TextColumn("D {task.fields[d_loss]} G {task.fields[g_loss]} {task.fields[quality]}"),
-            TimeElapsedColumn(),
-            TextColumn("/ at most"),
-            TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}", **fixed),
+            BarColumn(bar_width=16, **fixed),
+            TextColumn("epoch", **fixed),
+            MofNCompleteColumn(**fixed),
+            TextColumn(
+                "D {task.fields[d_loss]} G {task.fields[g_loss]} {task.fields[quality]}",
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=8),
+            ),
+            TimeElapsedColumn(**fixed),
+            TextColumn("/ at most", **fixed),
+            TimeRemainingColumn(**fixed),
             console=console,
             transient=False,
+            expand=True,
         )
         self.pattern_name = pattern_name
         self.task: Any = None

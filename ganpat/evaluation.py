@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +30,22 @@ def open_model(path: Path | str, pattern_name: str | None, device: torch.device 
         )
     if pattern_name is not None and saved is not None and pattern_name != saved:
         raise UsageProblem(f"{loaded.path} was trained on pattern {saved}, not {pattern_name}; drop --pattern")
-    pattern = plugins.registry().pattern(pattern_name or saved)  # type: ignore[arg-type]
+    registry = plugins.registry()
+    if pattern_name is None and saved is not None and saved not in registry.pattern_names():
+        raise UsageProblem(_missing_pattern(loaded, saved))
+    pattern = registry.pattern(pattern_name or saved)  # type: ignore[arg-type]
     _check_output_shape(loaded, pattern)
     return loaded, pattern
+
+
+def _missing_pattern(loaded: LoadedGenerator, name: str) -> str:
+    """Return the message for a model whose pattern no loaded plugin registers."""
+    plugin = loaded.metadata.get("pattern_plugin")
+    provider = f"the {plugin} plugin" if plugin else "the plugin that provides it"
+    message = f"{loaded.path} was trained on pattern {name!r}, which no loaded plugin registers; install {provider}"
+    if os.environ.get(plugins.ENV_VAR) is not None:
+        message += f", and check that {plugins.ENV_VAR} loads it"
+    return message
 
 
 def _check_output_shape(loaded: LoadedGenerator, pattern: Pattern) -> None:

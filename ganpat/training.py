@@ -278,6 +278,7 @@ def build_metadata(
         "format": "ganpat-generator",
         "format_version": 1,
         "pattern": pattern.name,
+        "pattern_plugin": plugins.registry().pattern_plugin(pattern.name),
         "pattern_params": dict(pattern.params),
         "sample_shape": list(pattern.sample_shape),
         "columns": list(pattern.columns),

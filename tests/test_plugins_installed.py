@@ -220,6 +220,20 @@ def test_broken_plugin_training_still_works(site):
     assert "skipped plugin ganpat-fake-broken" in done.stderr
 
 
+def test_model_of_unloaded_plugin_names_it(site):
+    trained = run(site, "train", "fake-square", "--epochs", "1", "--quiet", "--device", "cpu", "--out", "square.pt")
+    assert trained.returncode == 0, trained.stderr
+
+    done = run(site, "evaluate", "square.pt", load="")
+
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "'fake-square'" in lines[0]
+    assert "install the ganpat-fake-good plugin" in lines[0]
+    assert "GANPAT_LOAD_PLUGINS" in lines[0]
+
+
 def test_duplicate_name_across_distributions(site):
     write_distribution(site, "ganpat-fake-copy", "1.0", "fake_copy", COPY_MODULE)
 

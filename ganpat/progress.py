@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Column
+
+from ganpat.metric_text import format_metrics
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -62,27 +64,3 @@ class TrainingProgress:
 
     def stop(self) -> None:
         self.progress.stop()
-
-
-def metric_text(name: str, metrics: dict[str, float], digits: int = 3) -> str | None:
-    """Return one metric's value as text, or None for modes_total, which is shown inside each mode count.
-
-    A count of modes (modes_covered, or a plugin's modes_captured) reads as ``20/20`` next to modes_total.
-    """
-    value = metrics[name]
-    if "modes_total" in metrics:
-        if name == "modes_total":
-            return None
-        if name.startswith("modes_") and float(value).is_integer():
-            return f"{int(value)}/{int(metrics['modes_total'])}"
-    return f"{value:.{digits}f}"
-
-
-def format_metrics(metrics: dict[str, float], digits: int = 3) -> str:
-    """Format metrics compactly, such as ``valid 1.000 modes_covered 20/20 tv_uniform 0.021``."""
-    parts = []
-    for name in metrics:
-        text = metric_text(name, metrics, digits)
-        if text is not None:
-            parts.append(f"{name} {text}")
-    return " ".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganpat.progress import format_metrics, metric_text
+from ganpat.metric_text import format_metrics, metric_text
 
 
 def test_mode_counts_read_as_fractions():

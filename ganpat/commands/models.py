@@ -115,7 +115,7 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
     else:
         from rich.table import Table
 
-        from ganpat.progress import metric_text
+        from ganpat.metric_text import metric_text
 
         click.echo(f"{model}: pattern {found.name}, {count} samples, noise seed {seed}")
         table = Table()

@@ -172,6 +172,6 @@ def _warn_batch_clamp(request: Any) -> None:
 
 
 def _metrics_line(metrics: dict[str, float]) -> str:
-    from ganpat.progress import format_metrics
+    from ganpat.metric_text import format_metrics
 
     return format_metrics(metrics, digits=4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ganpat.metric_text import metric_text
 from ganpat.plotter import LogView, Plotter, SampleView
 
 if TYPE_CHECKING:
@@ -59,5 +60,6 @@ class DensityPlotter(Plotter):
         if data.epoch is not None:
             title += f", epoch {data.epoch}"
         figure.suptitle(title)
-        axes.set_title("   ".join(f"{name} {value:.3g}" for name, value in data.metrics.items()), fontsize="small")
+        shown = ((name, metric_text(name, data.metrics)) for name in data.metrics)
+        axes.set_title("   ".join(f"{name} {text}" for name, text in shown if text is not None), fontsize="small")
         figure.legend(loc="outside lower center")

@@ -21,8 +21,8 @@ from typing import Callable
 
 from ganpat.errors import GanpatError, UsageProblem
 
-# what torch's zip writer (PyTorchStreamWriter) raises as a RuntimeError when a write to a path stops short;
-# ganpat's own saves serialize into memory first, but a plugin's writer may hand torch the temporary path
+# Messages of the RuntimeError that torch's zip writer (PyTorchStreamWriter) raises when a write to a path
+# stops short. ganpat's own saves serialize into memory first, but a plugin's writer may give torch the path.
 TORCH_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed")
 
 

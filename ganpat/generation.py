@@ -265,9 +265,9 @@ def generation_workers(loaded: LoadedGenerator, n: int, device: torch.device | s
     The default is torch's own thread count (which OMP_NUM_THREADS sets) capped at the
     CPUs this process may use, so a user who limits torch's threads limits these too.
 
-    It is 1 off the CPU, for a single chunk, and for a generator that draws random
-    numbers itself (a Gumbel-softmax head draws from torch's global generator),
-    because its output would then depend on the order in which the threads ran.
+    It is 1 off the CPU and for a single chunk. It is 1 as well for a generator that
+    draws random numbers itself, as a Gumbel-softmax head does from torch's global
+    generator, because its output would then depend on the order of the threads.
     """
     if requested is not None and requested < 1:
         raise ValueError(f"workers must be at least 1, not {requested}")

@@ -1,4 +1,4 @@
-"""What a training run reports: one record per quality check, the final result, and the callback protocol."""
+"""Reports of a training run: one record per quality check, the final result, and the callback protocol."""
 
 from __future__ import annotations
 

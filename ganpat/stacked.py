@@ -49,9 +49,9 @@ ELEMENTWISE_LAYERS = (
 # the 24 low bits from which torch's CPU generator makes a float32 in [0, 1)
 FLOAT_MANTISSA_MASK = 2**24 - 1
 
-# Output widths up to which a linear layer runs as NarrowLinear. With 2 to 8 outputs, 64
-# inputs and 128 rows a seed, the transposed products of its forward and backward took 60
-# to 65% of the time of x @ W, and with 16 outputs 135% (16 seeds, torch 2.13.0+cpu, one thread).
+# Output widths up to which a linear layer runs as NarrowLinear. With 64 inputs and 128 rows a
+# seed, the transposed products of its forward and backward took 60 to 65% of the time of x @ W
+# for 2 to 8 outputs, and 135% for 16 outputs. Measured on 16 seeds, torch 2.13.0+cpu, one thread.
 NARROW_OUTPUT = 8
 
 Tensors = Mapping[str, torch.Tensor]

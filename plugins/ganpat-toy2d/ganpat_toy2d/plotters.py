@@ -60,6 +60,6 @@ class DensityPlotter(Plotter):
         if data.epoch is not None:
             title += f", epoch {data.epoch}"
         figure.suptitle(title)
-        shown = ((name, metric_text(name, data.metrics)) for name in data.metrics)
-        axes.set_title("   ".join(f"{name} {text}" for name, text in shown if text is not None), fontsize="small")
+        captions = ((name, metric_text(name, data.metrics)) for name in data.metrics)
+        axes.set_title("   ".join(f"{name} {text}" for name, text in captions if text is not None), fontsize="small")
         figure.legend(loc="outside lower center")

@@ -84,8 +84,17 @@ def check_output(path: Path) -> None:
 
 
 def default_output(source: Path, plotter: Plotter, pattern: Pattern | None) -> Path:
-    """Return the picture path next to a model or log: ``files/P.png`` for the pattern's default plotter."""
-    stem = source.name.removesuffix(LOG_SUFFIX) if source.name.endswith(LOG_SUFFIX) else source.stem
+    """Return the picture path next to a model or log: ``files/P.png`` for the pattern's default plotter.
+
+    A ``.pt2`` model keeps its suffix in the name (``files/P.pt2.png``), so that its
+    picture does not replace the one of the ``.pt`` model with the same stem.
+    """
+    if source.name.endswith(LOG_SUFFIX):
+        stem = source.name.removesuffix(LOG_SUFFIX)
+    elif source.suffix == ".pt2":
+        stem = source.name
+    else:
+        stem = source.stem
     if pattern is not None and plotter.name == pattern.default_plotter:
         return source.with_name(f"{stem}.png")
     return source.with_name(f"{stem}.{plotter.name}.png")

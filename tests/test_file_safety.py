@@ -427,6 +427,15 @@ def test_plot_pt2_default_name(ganpat_cli, program_model, tmp_path):
     assert not (tmp_path / "exponential.png").exists()
 
 
+def test_plot_pt2_named_default_plotter(ganpat_cli, program_model, tmp_path):
+    model = tmp_path / "exponential.pt2"
+    shutil.copy(program_model, model)
+    result = ganpat_cli("plot", model, "-n", "200", "--plotter", "scatter")
+    assert result.exit_code == 0, result.output
+    # naming the pattern's default plotter gives the default picture name, as for a .pt model
+    assert result.stdout.strip() == str(tmp_path / "exponential.pt2.png")
+
+
 # stop signals
 
 

@@ -190,9 +190,6 @@ def plot(model: Path | None, log_path: Path | None, output: Path | None, plotter
     from ganpat.plotting import PlotRequest, make_picture
     from ganpat.plotting import show as show_picture
 
-    if output is None and log_path is None and model is not None and model.suffix == ".pt2":
-        # keep the picture of MODEL.pt2 apart from that of MODEL.pt, which shares its stem
-        output = model.with_name(f"{model.name}.png" if plotter is None else f"{model.name}.{plotter}.png")
     picture = make_picture(PlotRequest(model, log_path, output, plotter, count, seed, pattern))
     click.echo(str(picture.path))
     if show:

@@ -35,7 +35,27 @@ class PositiveFloat(click.ParamType):
         return number
 
 
-SEED = click.IntRange(min=0, max=MAX_SEED)
+class WholeNumber(click.IntRange):
+    """An integer in a range, whose error for a number written as ``1e3`` or ``2.0`` gives the integer to write."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, str):
+            try:
+                int(value.strip())
+            except ValueError:
+                try:
+                    number = float(value)
+                except ValueError:
+                    self.fail(f"{value!r} is not a whole number", param, ctx)
+                if math.isfinite(number) and number.is_integer():
+                    self.fail(f"{value!r} is not written as a whole number; write {int(number)}", param, ctx)
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+SEED = WholeNumber(min=0, max=MAX_SEED)
 # evaluate and plot hold every sample in memory (a one-hot sample is 400 bytes), unlike generate
 MAX_MEASURED = 1_000_000
 # generate streams, so memory is no limit; this ceiling (about 200 GB of two-column csv) catches a mistyped -n

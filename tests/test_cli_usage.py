@@ -19,6 +19,9 @@ from conftest import assert_clean_error, subprocess_env
         (["generate"], ["'MODEL'"], "ganpat generate --help"),
         (["generate", "model.pt", "--format", "xml"], ["'--format'", "'xml'"], "ganpat generate --help"),
         (["list-patterns", "extra"], ["extra"], "ganpat list-patterns --help"),
+        (["generate", "model.pt", "-n", "1e3"], ["'-n'", "'1e3'", "write 1000"], "ganpat generate --help"),
+        (["generate", "model.pt", "-n", "2.5"], ["'2.5' is not a whole number"], "ganpat generate --help"),
+        (["train", "sine", "--epochs", "1e2"], ["'--epochs'", "write 100"], "ganpat train --help"),
     ],
 )
 def test_usage_error_one_line(ganpat_cli, args, names, help_command):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, cli, make_console
+from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -18,7 +18,7 @@ MODEL_SUFFIXES = (".pt", ".pt2")
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("-n", "count", type=click.IntRange(min=0, max=MAX_GENERATED), default=10, show_default=True, help="Number of samples.")
+@click.option("-n", "count", type=WholeNumber(min=0, max=MAX_GENERATED), default=10, show_default=True, help="Number of samples.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "npy"]), help="Output format [default: from the --output suffix, else csv].")
 @click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
@@ -96,7 +96,7 @@ def _same_file(first: Path, second: Path) -> bool:
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
-@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), default=10_000, show_default=True, help="Number of samples measured (all are held in memory).")
+@click.option("-n", "count", type=WholeNumber(min=1, max=MAX_MEASURED), default=10_000, show_default=True, help="Number of samples measured (all are held in memory).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--check", is_flag=True, help="Exit with status 1 when the pattern's target is not met.")
@@ -180,7 +180,7 @@ def export(model: Path, output: Path) -> None:
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png, or files/PATTERN.pt2.png for a .pt2 MODEL].")
 @click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
-@click.option("-n", "count", type=click.IntRange(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
+@click.option("-n", "count", type=WholeNumber(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
 @click.option("--show", is_flag=True, help="Also open the picture in a window (needs a display).")

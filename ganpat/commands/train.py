@@ -8,15 +8,15 @@ from typing import Any
 
 import click
 
-from ganpat.cli import SEED, PositiveFloat, cli, make_console
+from ganpat.cli import SEED, PositiveFloat, WholeNumber, cli, make_console
 
 
 @cli.command()
 @click.argument("pattern")
-@click.option("--epochs", type=click.IntRange(min=1), help="Ceiling on epochs for the whole run, resumed epochs included [default: the recipe's].")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Real samples per optimizer step [default: the recipe's].")
+@click.option("--epochs", type=WholeNumber(min=1), help="Ceiling on epochs for the whole run, resumed epochs included [default: the recipe's].")
+@click.option("--batch-size", type=WholeNumber(min=1), help="Real samples per optimizer step [default: the recipe's].")
 @click.option("--lr", type=PositiveFloat(), help="Adam learning rate of both networks [default: the recipe's].")
-@click.option("--patience", type=click.IntRange(min=1), help="Epochs without a better quality score before stopping [default: the recipe's].")
+@click.option("--patience", type=WholeNumber(min=1), help="Epochs without a better quality score before stopping [default: the recipe's].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed; the same seed on the CPU gives identical weights.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--arch", help="Architecture name (see list-architectures) [default: the recipe's].")
@@ -24,7 +24,7 @@ from ganpat.cli import SEED, PositiveFloat, cli, make_console
 @click.option("--out", type=click.Path(path_type=Path), help="Generator file to write, ending in .pt [default: files/PATTERN.pt].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar (it is shown only when stderr is a terminal).")
-@click.option("--snapshots", "snapshot_every", type=click.IntRange(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
+@click.option("--snapshots", "snapshot_every", type=WholeNumber(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")
 @click.option("--seeds", help="Train several seeds at once as one batched model: a count K (seeds 0..K-1), a range A-B or a list 1,5,9. Saves the best seed to --out. Seed s matches --seed s in distribution, not bit for bit.")
 @click.option("--save-all", is_flag=True, help="With --seeds, also save every seed to PATTERN/seed-NN.pt next to --out.")
 def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None,

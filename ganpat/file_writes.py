@@ -16,6 +16,7 @@ import contextlib
 import os
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,27 @@ from ganpat.errors import GanpatError, UsageProblem
 # Messages of the RuntimeError that torch's zip writer (PyTorchStreamWriter) raises when a write to a path
 # stops short. ganpat's own saves serialize into memory first, but a plugin's writer may give torch the path.
 TORCH_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed")
+
+
+# suffixes of the files that training writes and that a sample or a picture must never replace
+TORCH_FILE_SUFFIXES = (".pt", ".pt2", ".ckpt")
+
+
+def check_not_torch_file(path: Path, content: str) -> None:
+    """Raise UsageProblem when writing ``content`` (samples, a picture) to ``path`` would replace a model or a checkpoint.
+
+    The check follows symbolic links. It rejects a target named like a model or a
+    checkpoint, and an existing regular file that is a zip archive, as every torch
+    file is and no sample or picture file is.
+    """
+    target = Path(os.path.realpath(path))
+    named = str(path) if target == Path(os.path.abspath(path)) else f"{path} (a link to {target})"
+    if target.suffix.lower() in TORCH_FILE_SUFFIXES:
+        raise UsageProblem(
+            f"{named} is named like a model or checkpoint file ({target.suffix}); write the {content} to another file"
+        )
+    if target.is_file() and zipfile.is_zipfile(target):
+        raise UsageProblem(f"{named} is a zip archive, such as a model or checkpoint; write the {content} to another file")
 
 
 class WriteFailed(GanpatError):

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganpat import plugins
+from ganpat import plugins, signals
 from ganpat.engine import TrainResult
 from ganpat.errors import GanpatError, UsageProblem
 from ganpat.lockstep import MultiSeedTrainer
-from ganpat.persistence import atomic_write, check_writable, save_torchscript
+from ganpat.persistence import atomic_write, check_writable, checkpoint_path, save_torchscript
 from ganpat.recipe import MAX_SEED
 from ganpat.training import (
     TrainRequest,
@@ -144,14 +144,21 @@ def train_seeds(request: TrainRequest, seeds: list[int], save_all: bool, callbac
         lines = "".join(json.dumps(record.to_dict()) + "\n" for record in outcome.result.history)
         save_torchscript(outcome.result.generator, path, metadata)
         atomic_write(log_path, lambda temporary: temporary.write_text(lines, encoding="utf-8"))
+        # a checkpoint left by an earlier single-seed run belongs to the generator just replaced,
+        # and --resume would continue that other run over this one
+        stale = checkpoint_path(path)
+        if stale.exists():
+            stale.unlink()
         outcome.path = path
 
-    if save_all:
-        for outcome in outcomes:
-            if outcome.result is not None:
-                save(outcome, seed_file(out, outcome.seed))
-    best_path = best.path
-    save(best, out)
+    # every seed's files are saved together, so a stop signal waits until all are written
+    with signals.deferred():
+        if save_all:
+            for outcome in outcomes:
+                if outcome.result is not None:
+                    save(outcome, seed_file(out, outcome.seed))
+        best_path = best.path
+        save(best, out)
     if save_all:
         best.path = best_path
     return MultiSeedOutcome(outcomes, best, out, time.perf_counter() - started)

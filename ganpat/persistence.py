@@ -182,8 +182,9 @@ def find_damage(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-        return str(error)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as error:
+        # damage in a member's header surfaces as other errors too, such as a UnicodeDecodeError (a ValueError)
+        return f"{type(error).__name__}: {error}"
     if damaged is not None:
         return f"checksum mismatch in {damaged}"
     return None

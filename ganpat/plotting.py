@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ganpat.errors import GanpatError, UsageProblem
+from ganpat.file_writes import check_not_torch_file
 from ganpat.plotter import DPI, SAMPLES, TRAINING_LOG, LogView, Plotter, SampleView
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def check_output(path: Path) -> None:
     """Raise UsageProblem when ``path`` is a folder or has an unsupported suffix."""
     if path.is_dir():
         raise UsageProblem(f"-o {path} is a folder; give a file name such as {path / 'picture.png'}")
+    check_not_torch_file(path, "picture")
     image_format(path)
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from ganpat import __version__, plugins
+from ganpat import __version__, plugins, signals
 from ganpat.engine import CheckRecord, Trainer, TrainResult
 from ganpat.errors import InvalidSamples, UsageProblem
 from ganpat.pattern import Pattern
 from ganpat.persistence import (
+    atomic_write,
     check_writable,
     checkpoint_path,
-    file_mode_for,
     load_checkpoint,
     save_checkpoint,
     save_torchscript,
@@ -114,11 +114,14 @@ class TrainingLog:
         self.file.flush()
 
     def commit(self) -> None:
+        """Write the log to its path as every output is written: through links, in place for a FIFO."""
         self.file.close()
-        os.chmod(self.temporary, file_mode_for(self.path))
-        os.replace(self.temporary, self.path)
+        content = self.temporary.read_bytes()
+        atomic_write(self.path, lambda target: target.write_bytes(content))
+        self.discard()
 
     def discard(self) -> None:
+        """Remove the temporary file; a committed log stays."""
         self.file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temporary)
@@ -199,22 +202,21 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
         path = interrupted_path(out)
     log.path = log_path_for(path)
     metadata = build_metadata(pattern, recipe, request, result, log.path, device)
-    try:
-        save_torchscript(result.generator, path, metadata)
-    except BaseException:
-        log.discard()
-        _remove(partial)
-        raise
-    log.commit()
-
-    # an interrupted trainer stopped inside an epoch, so keep the last checkpoint taken between epochs
-    if result.interrupted:
-        if partial.exists():
-            os.replace(partial, checkpoint_path(path))
-    else:
-        checkpoint.path = checkpoint_path(path)
-        checkpoint.save(trainer, result.stop_reason)
-        _remove(partial)
+    # the generator, its log and its checkpoint are saved together, so a stop signal waits for all three
+    with signals.deferred():
+        try:
+            save_torchscript(result.generator, path, metadata)
+            log.commit()
+            # an interrupted trainer stopped inside an epoch, so keep the last checkpoint taken between epochs
+            if result.interrupted:
+                if partial.exists():
+                    os.replace(partial, checkpoint_path(path))
+            else:
+                checkpoint.path = checkpoint_path(path)
+                checkpoint.save(trainer, result.stop_reason)
+        finally:
+            log.discard()
+            _remove(partial)
     return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
+from ganpat.file_writes import WriteFailed, check_not_torch_file
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -65,6 +66,10 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    except OSError as error:
+        if output != "-":
+            raise
+        raise WriteFailed(Path("standard output"), error.strerror or str(error)) from None
     if output != "-":
         click.echo(f"Wrote {count} samples to {output}", err=True)
 
@@ -83,6 +88,7 @@ def _check_sample_output(model: Path, output: Path) -> None:
             f"{output.with_suffix('.csv').name} or another .csv, .json, .jsonl or .npy file",
             param_hint="--output",
         )
+    check_not_torch_file(output, "samples")
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -343,9 +343,9 @@ def bench_quality(device: torch.device, seeds: int) -> None:
             epochs = loop.train(patience=10**9)
             full_seconds = time.perf_counter() - started
             metrics, met = check_generator(pattern_name, loop.generator, latent, device)
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             print(f"{pattern_name} book loop without early stopping: {full_seconds:.1f} s, {epochs} epochs, "
-                  f"target {'met' if met else 'not met'} ({shown}); ratio ganpat/book {ganpat_seconds / full_seconds:.3f}")  # fmt: skip
+                  f"target {'met' if met else 'not met'} ({summary}); ratio ganpat/book {ganpat_seconds / full_seconds:.3f}")  # fmt: skip
 
         registry = plugins.registry()
         pattern = registry.pattern(pattern_name)

@@ -1,5 +1,8 @@
-"""Outputs that would replace a model through a link, damage in zip headers, stdout write errors,
-logs written through links, and stop signals held while a run's files are saved."""
+"""Guards on outputs and saves: no sample or picture replaces a model, even through a link.
+
+Also covered: damage in a zip header, write errors on standard output, the training
+log written through a link, and stop signals held while a run saves its files.
+"""
 
 from __future__ import annotations
 

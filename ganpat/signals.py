@@ -56,14 +56,14 @@ def deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or _deferring:
         yield
         return
-    previous_int = signal.getsignal(signal.SIGINT)
+    previous_handler = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, _interrupt)
     _deferring, _pending = True, False
     try:
         yield
     finally:
         _deferring = False
-        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGINT, previous_handler)
     if _pending:
         _pending = False
         raise KeyboardInterrupt

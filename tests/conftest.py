@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -136,3 +138,13 @@ def scripted_state(path: Path) -> dict[str, torch.Tensor]:
 def leftover_temporaries(folder: Path) -> list[str]:
     """Names of temporary files that an atomic write or the training log left in ``folder``."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name)
+
+
+def file_size_limit(max_bytes: int) -> Callable[[], None]:
+    """Return a preexec_fn that sets RLIMIT_FSIZE to ``max_bytes`` and ignores SIGXFSZ, so big writes fail with EFBIG."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return limit

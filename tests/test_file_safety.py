@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import stat
@@ -25,6 +24,7 @@ from conftest import (
     SUBPROCESS_TIMEOUT,
     Completed,
     assert_clean_error,
+    file_size_limit,
     ganpat_executable,
     leftover_temporaries,
     subprocess_env,
@@ -39,11 +39,6 @@ SIZE_LIMIT_BYTES = 20_000
 
 def run_limited(*args: str | Path, cwd: Path, max_file_size: int) -> Completed:
     """Run `ganpat` with RLIMIT_FSIZE set to ``max_file_size`` and SIGXFSZ ignored, so big writes fail with EFBIG."""
-
-    def limit_file_size() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
-
     done = subprocess.run(
         [ganpat_executable(), *(str(arg) for arg in args)],
         cwd=cwd,
@@ -51,7 +46,7 @@ def run_limited(*args: str | Path, cwd: Path, max_file_size: int) -> Completed:
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT,
-        preexec_fn=limit_file_size,
+        preexec_fn=file_size_limit(max_file_size),
         check=False,
     )
     return Completed(done.returncode, done.stdout, done.stderr)

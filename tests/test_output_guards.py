@@ -7,14 +7,20 @@ log written through a link, and stop signals held while a run saves its files.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SUBPROCESS_TIMEOUT, assert_clean_error, ganpat_executable, subprocess_env, train_in_process
+from conftest import (
+    SUBPROCESS_TIMEOUT,
+    assert_clean_error,
+    file_size_limit,
+    ganpat_executable,
+    subprocess_env,
+    train_in_process,
+)
 
 from ganpat import signals
 from ganpat.multiseed import train_seeds
@@ -71,15 +77,11 @@ def test_damaged_zip_header_is_one_line(ganpat_process, curve_model, tmp_path):
 
 
 def test_stdout_write_error_is_one_line(curve_model, tmp_path):
-    def limit_file_size() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-
     with open(tmp_path / "samples.csv", "w") as stdout:
         done = subprocess.run(
             [ganpat_executable(), "generate", str(curve_model), "-n", "100000"],
             cwd=tmp_path, env=subprocess_env(), stdout=stdout, stderr=subprocess.PIPE, text=True,
-            timeout=SUBPROCESS_TIMEOUT, preexec_fn=limit_file_size, check=False,
+            timeout=SUBPROCESS_TIMEOUT, preexec_fn=file_size_limit(20_000), check=False,
         )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == ["Error: cannot write standard output: File too large"]

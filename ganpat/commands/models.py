@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
-from ganpat.file_writes import WriteFailed, check_not_torch_file
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -69,13 +68,15 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
     except OSError as error:
         if output != "-":
             raise
+        from ganpat.file_writes import WriteFailed
+
         raise WriteFailed(Path("standard output"), error.strerror or str(error)) from None
     if output != "-":
         click.echo(f"Wrote {count} samples to {output}", err=True)
 
 
 def _check_sample_output(model: Path, output: Path) -> None:
-    """Reject an --output of generate that is a folder, a model file's name or the model itself."""
+    """Reject an --output of generate that is a folder, the model itself, or a model or checkpoint file, also through a link."""
     if output.is_dir():
         raise click.BadParameter(f"{output} is a folder; give a file name", param_hint="--output")
     if _same_file(output, model):
@@ -88,6 +89,8 @@ def _check_sample_output(model: Path, output: Path) -> None:
             f"{output.with_suffix('.csv').name} or another .csv, .json, .jsonl or .npy file",
             param_hint="--output",
         )
+    from ganpat.file_writes import check_not_torch_file
+
     check_not_torch_file(output, "samples")
 
 

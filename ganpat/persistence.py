@@ -61,6 +61,19 @@ def export_program(generator: nn.Module, latent_size: int, path: Path, metadata:
     """Save ``generator`` as a torch.export program with a dynamic batch dimension."""
     example = torch.randn(4, latent_size)
     batch = torch.export.Dim("batch", min=1)
+    # Traced without gradients, a branch on grad mode (such as the one-hot head's) keeps its inference
+    # side, and the converter's warning that such a branch becomes a constant is expected.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Pred is a Python constant", category=UserWarning)
+        program = _export(generator, example, batch)
+    extra = {METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True)}
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files=extra)
+    write_bytes(path, buffer.getvalue())
+
+
+def _export(generator: nn.Module, example: torch.Tensor, batch: Any) -> torch.export.ExportedProgram:
+    """Trace ``generator`` (an nn.Module, a ScriptModule or a loaded program) with torch.export."""
     try:
         if isinstance(generator, torch.jit.ScriptModule):
             # torch.export cannot trace a ScriptModule, so convert its graph to an exported program first;
@@ -75,13 +88,9 @@ def export_program(generator: nn.Module, latent_size: int, path: Path, metadata:
             traceable = generator.to("cpu")
         else:
             traceable = generator.to("cpu").eval()
-        program = torch.export.export(traceable, (example,), dynamic_shapes=({0: batch},))
+        return torch.export.export(traceable, (example,), dynamic_shapes=({0: batch},))
     except Exception as error:
         raise GanpatError(f"torch.export could not trace this generator: {error}") from error
-    extra = {METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True)}
-    buffer = io.BytesIO()
-    torch.export.save(program, buffer, extra_files=extra)
-    write_bytes(path, buffer.getvalue())
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -137,8 +137,10 @@ def _gumbel_soft(layer: StraightThroughGumbel, x: torch.Tensor) -> tuple[torch.T
     # StraightThroughGumbel.forward along the last dimension, with its float operations
     # in the same order, in place where autograd allows
     uniform = uniform_like(x).clamp_(min=1e-12, max=1.0 - 1e-7)
-    soft = torch.softmax((x - uniform.log_().neg_().log_()).div_(layer.temperature), dim=-1)
-    return soft, soft.argmax(dim=-1)
+    scores = (x - uniform.log_().neg_().log_()).div_(layer.temperature)
+    # the largest score marks the largest probability, and max(dim) took about half the time of argmax
+    # on 16 x 256 x 100 values (torch 2.13.0+cpu, one thread)
+    return torch.softmax(scores, dim=-1), scores.max(dim=-1).indices
 
 
 def uniform_like(x: torch.Tensor) -> torch.Tensor:

@@ -137,6 +137,9 @@ class StraightThroughGumbel(nn.Module):
     """A one-hot head: the forward pass emits the hard one-hot of a Gumbel-softmax draw,
     and gradients flow through the soft probabilities at ``temperature``.
 
+    Without a gradient to carry (grad mode off, or logits that need no gradient) the
+    output is the one-hot vector alone, exactly 0 and 1, and no softmax is computed.
+
     The Gumbel noise comes from torch's global random generator, so seed it (as
     ``ganpat generate --seed`` does) for repeatable samples.
     """
@@ -151,9 +154,14 @@ class StraightThroughGumbel(nn.Module):
         # Gumbel(0, 1) noise as -log(-log(U)); rand_like is much faster than exponential_ on the CPU
         uniform = torch.rand_like(logits).clamp(min=1e-12, max=1.0 - 1e-7)
         gumbel = -torch.log(-torch.log(uniform))
-        soft = torch.softmax((logits + gumbel) / self.temperature, dim=1)
-        index = soft.argmax(dim=1, keepdim=True)
-        hard = torch.zeros_like(soft).scatter(1, index, 1.0)
+        scores = logits + gumbel
+        # the largest score marks the largest probability, and max(dim) took about half the time of argmax
+        # on 256 rows of 100 (torch 2.13.0+cpu, one thread)
+        index = scores.max(dim=1, keepdim=True)[1]
+        hard = torch.zeros_like(scores).scatter_(1, index, 1.0)
+        if not (torch.is_grad_enabled() and logits.requires_grad):
+            return hard
+        soft = torch.softmax(scores / self.temperature, dim=1)
         return hard - soft.detach() + soft
 
     def extra_repr(self) -> str:

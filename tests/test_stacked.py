@@ -74,6 +74,20 @@ def test_unknown_layer_falls_back_to_vmap():
         torch.testing.assert_close(out[row], module(x[row]))
 
 
+def test_vmap_fallback_gumbel_head_carries_gradient():
+    """Under vmap the head must take its straight-through branch, whose gradient reaches every seed's weights."""
+    modules = networks(2, lambda: nn.Sequential(nn.Linear(3, 6), StraightThroughGumbel(2.0)))
+    stack = StackedNetwork(modules, batched=False)
+    assert stack.uses_vmap
+    out = stack(torch.randn(2, 7, 3))
+    assert out.requires_grad
+    (out * torch.arange(6.0)).sum().backward()
+    gradient = stack.params["0.weight"].grad
+    assert gradient is not None
+    for row in range(2):
+        assert gradient[row].abs().sum() > 0
+
+
 def test_copy_into_restores_layout():
     modules = networks(2, discriminator)
     stack = StackedNetwork(modules)

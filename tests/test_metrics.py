@@ -43,6 +43,28 @@ def test_decode_marks_zero_rows_and_ties_invalid():
     assert decoded == [INVALID, 5, INVALID, 0]
 
 
+def test_decode_marks_non_finite_maxima_invalid():
+    rows = torch.zeros(5, 100)
+    rows[0, 3], rows[0, 4] = float("nan"), 1.0
+    rows[1] = float("-inf")
+    rows[2, 7] = float("inf")
+    rows[3, 8], rows[3, 9] = 2.0, float("-inf")
+    rows[4, 99] = 0.5
+    decoded = decode_onehot(rows).tolist()
+    assert decoded == [INVALID, INVALID, INVALID, 8, 99]
+
+
+def test_decode_matches_sorted_reference():
+    """Rounded normal rows: about one in ten has a tie at the top."""
+    torch.manual_seed(0)
+    rows = torch.randn(2000, 100).round(decimals=1)
+    ordered = rows.sort(dim=1, descending=True).values
+    clear = ordered[:, 0] > ordered[:, 1]
+    expected = torch.where(clear, rows.argmax(dim=1), INVALID)
+    assert 0 < int((~clear).sum()) < 1000
+    assert torch.equal(decode_onehot(rows), expected)
+
+
 def test_onehot_metrics_perfect_sample():
     values = list(range(0, 100, 5)) * 500
     metrics = onehot_metrics(onehot_rows(values), list(range(0, 100, 5)))

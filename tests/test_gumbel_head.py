@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from ganpat.builtin.networks import StraightThroughGumbel
-from ganpat.persistence import quiet_jit
+from ganpat.metrics import INVALID, decode_onehot
+from ganpat.persistence import load_generator, quiet_jit, save_torchscript
 
 
 def head_network() -> nn.Module:
@@ -42,3 +43,28 @@ def test_sample_without_gradient_is_exactly_one_hot(scripted):
     for parameter in network.parameters():
         assert parameter.grad is not None
         assert parameter.grad.abs().sum() > 0
+
+
+def test_non_finite_logits_decode_invalid():
+    logits = torch.randn(5, 8)
+    logits[1, 2] = float("nan")
+    logits[2] = float("-inf")
+    logits[3, 1] = float("inf")
+    with torch.no_grad():
+        out = StraightThroughGumbel(3.0)(logits)
+    assert decode_onehot(out).tolist()[1:4] == [INVALID, INVALID, INVALID]
+    assert decode_onehot(out[[0, 4]]).min() >= 0
+
+
+def test_nan_generator_writes_invalid(onehot_model, ganpat_cli, tmp_path):
+    """A saved one-hot generator whose output layer turned NaN must not generate the value 0."""
+    loaded = load_generator(onehot_model)
+    with torch.no_grad():
+        for name, parameter in loaded.module.named_parameters():
+            if name.endswith("bias"):
+                parameter.fill_(float("nan"))
+    broken = tmp_path / "nan.pt"
+    save_torchscript(loaded.module, broken, loaded.metadata)
+    generated = ganpat_cli("generate", broken, "-n", "4")
+    assert generated.exit_code == 0, generated.output
+    assert generated.stdout.split() == ["value"] + ["invalid"] * 4

@@ -157,8 +157,9 @@ class StraightThroughGumbel(nn.Module):
         scores = logits + gumbel
         # the largest score marks the largest probability, and max(dim) took about half the time of argmax
         # on 256 rows of 100 (torch 2.13.0+cpu, one thread)
-        index = scores.max(dim=1, keepdim=True)[1]
-        hard = torch.zeros_like(scores).scatter(1, index, 1.0)
+        best, index = scores.max(dim=1, keepdim=True)
+        # best - best + 1 is 1, or NaN where the row's maximum is NaN or infinite, so such a row decodes as invalid
+        hard = torch.zeros_like(scores).scatter(1, index, best - best + 1.0)
         # grad mode alone decides, because under torch.func.vmap requires_grad reads False
         if not torch.is_grad_enabled():
             return hard

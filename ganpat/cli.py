@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -55,6 +59,19 @@ class WholeNumber(click.IntRange):
         return super().convert(value, param, ctx)
 
 
+class FilePath(click.Path):
+    """A file name as a ``pathlib.Path``, rejecting an empty or blank name, which click would turn into ``.``."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r} is empty; give a file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FILE_PATH = FilePath()
 SEED = WholeNumber(min=0, max=MAX_SEED)
 # evaluate and plot hold every sample in memory (a one-hot sample is 400 bytes), unlike generate
 MAX_MEASURED = 1_000_000
@@ -106,12 +123,37 @@ class GanpatGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except (MemoryError, RuntimeError) as error:
+            if not _out_of_memory(error):
+                raise
+            request = re.search(r"tried to allocate [^.(]+", str(error))
+            detail = f": {request.group(0).strip()}" if request else ""
+            click.echo(f"Error: out of memory{detail}; use a smaller --batch-size or -n", err=True)
+            logging.getLogger("ganpat").debug("traceback", exc_info=True)
+            ctx.exit(1)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Return whether ``error`` reports a failed allocation: MemoryError, or the error of torch's CPU or CUDA allocator."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    # torch's CPU allocator raises a plain RuntimeError (torch 2.13)
+    return "can't allocate memory" in str(error)
 
 
 def make_console(stderr: bool = False) -> Any:
+    """Return a rich Console that stops with status 0, as `generate` does, when the reader closes the pipe."""
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own handler exits with status 1, which a script would read as a failure
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(0)
+
+    return PipeConsole(stderr=stderr)
 
 
 def plugin_label(plugin: str) -> str:

@@ -273,7 +273,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:
-        raise GanpatError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from None
+        # torch's own message runs to several lines, so it goes to the --verbose log
+        _log.debug("torch.load failed on %s", path, exc_info=True)
+        raise GanpatError(
+            f"cannot read checkpoint {path}: it is not a ganpat checkpoint, or it is truncated or damaged "
+            f"({type(error).__name__}); train again without --resume"
+        ) from None
 
 
 def metadata_text(metadata: dict[str, Any]) -> str:

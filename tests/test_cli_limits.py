@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import resource
+import subprocess
+from typing import Callable
+
 import pytest
 
-from conftest import assert_clean_error
+from conftest import SUBPROCESS_TIMEOUT, Completed, assert_clean_error, ganpat_executable, subprocess_env
 from ganpat.errors import UsageProblem
 from ganpat.multiseed import parse_seeds
 from ganpat.persistence import checkpoint_path
@@ -87,3 +91,48 @@ def test_generate_count_has_a_ceiling(ganpat_cli, curve_model, tmp_path):
     result = ganpat_cli("generate", curve_model, "-n", "99999999999999999999", "-o", out)
     assert_clean_error(result, 2)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "sine", "--out", ""],
+        ["train", "sine", "--out", "  "],
+        ["generate", "MODEL", "-o", " "],
+        ["plot", "MODEL", "-o", ""],
+        ["export", "MODEL", "-o", ""],
+        ["evaluate", ""],
+    ],
+)
+def test_empty_file_name_rejected(ganpat_cli, curve_model, tmp_path, args):
+    args = [curve_model if arg == "MODEL" else arg for arg in args]
+    result = ganpat_cli(*args)
+
+    stderr = assert_clean_error(result, 2)
+    assert "is empty; give a file name" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def address_space_limit(max_bytes: int) -> Callable[[], None]:
+    """Return a preexec_fn that caps the child's address space, so a huge allocation fails at once."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+    return limit
+
+
+def test_out_of_memory_is_one_line(tmp_path):
+    # the one-hot batch alone needs 80 GB, far over the 8 GiB of address space the child gets
+    done = subprocess.run(
+        [ganpat_executable(), "train", "onehot-multiples-of-5", "--batch-size", "100000000", "--epochs", "1"],
+        cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        preexec_fn=address_space_limit(8 * 2**30), check=False,
+    )  # fmt: skip
+
+    stderr = assert_clean_error(Completed(done.returncode, done.stdout, done.stderr), 1)
+    assert stderr.startswith("Error: out of memory")
+    assert "--batch-size" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "files" / "onehot-multiples-of-5.pt").exists()

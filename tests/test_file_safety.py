@@ -212,7 +212,7 @@ def test_generate_unknown_suffix_is_csv(ganpat_cli, curve_model, tmp_path):
 def test_generate_empty_output_name(ganpat_cli, curve_model):
     result = ganpat_cli("generate", curve_model, "-o", "")
     stderr = assert_clean_error(result, 2)
-    assert "--output is empty" in stderr
+    assert "--output '' is empty" in stderr
 
 
 @pytest.mark.parametrize(
@@ -466,3 +466,20 @@ def test_sigterm_during_train_saves_interrupted_run(tmp_path):
     assert not (tmp_path / "model.pt.ckpt.partial").exists()
     assert leftover_temporaries(tmp_path) == []
     assert json.loads((tmp_path / "model.log.jsonl").read_text().splitlines()[0])["epoch"] >= 1
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04truncated"])
+def test_unreadable_checkpoint_one_line(ganpat_cli, curve_model, tmp_path, content):
+    """A checkpoint that torch cannot read at all gets one line, not torch's advice about weights_only."""
+    model = tmp_path / "model.pt"
+    shutil.copy(curve_model, model)
+    checkpoint_path(model).write_bytes(content)
+
+    result = ganpat_cli("train", "exponential", "--seed", "1", "--epochs", "64", "--out", model, "--resume",
+                        "--quiet", "--device", "cpu")  # fmt: skip
+
+    stderr = assert_clean_error(result, 1)
+    assert len(stderr.strip().splitlines()) == 1
+    assert f"cannot read checkpoint {checkpoint_path(model)}: it is not a ganpat checkpoint" in stderr
+    assert "weights_only" not in stderr
+    assert model.read_bytes() == curve_model.read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganpat.cli import MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
+from ganpat.cli import FILE_PATH, MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -17,7 +17,7 @@ MODEL_SUFFIXES = (".pt", ".pt2")
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=FILE_PATH)
 @click.option("-n", "count", type=WholeNumber(min=0, max=MAX_GENERATED), default=10, show_default=True, help="Number of samples.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "npy"]), help="Output format [default: from the --output suffix, else csv].")
 @click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
@@ -46,8 +46,8 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
             f"{fmt} does not match the suffix of {output}; drop --format or name the file {renamed}",
             param_hint="--format",
         )
-    if output == "":
-        raise click.UsageError("--output is empty; give a file name, or - for stdout")
+    if not output.strip():
+        raise click.UsageError(f"--output {output!r} is empty; give a file name, or - for stdout")
     if output != "-":
         _check_sample_output(model, Path(output))
     torch_device = resolve_device(device)
@@ -62,8 +62,7 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
         write_samples(loaded, found, count, fmt, output, seed, raw, torch_device)
     except BrokenPipeError:
         # the reader closed the pipe (as `| head` does): stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _discard_stdout()
         sys.exit(0)
     except OSError as error:
         if output != "-":
@@ -103,7 +102,7 @@ def _same_file(first: Path, second: Path) -> bool:
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=FILE_PATH)
 @click.option("--pattern", help="Pattern of a generator saved without ganpat metadata.")
 @click.option("-n", "count", type=WholeNumber(min=1, max=MAX_MEASURED), default=10_000, show_default=True, help="Number of samples measured (all are held in memory).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise.")
@@ -116,9 +115,25 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
 
     loaded, found = open_model(model, pattern)
     evaluation = run_evaluation(loaded, found, count, seed)
+    try:
+        _print_evaluation(model, found.name, count, seed, evaluation, as_json)
+    except BrokenPipeError:
+        # the reader closed the pipe (as `| head` does), and the exit status still reports --check
+        _discard_stdout()
+    if check and not evaluation.target_met:
+        sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not fail on a pipe the reader closed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _print_evaluation(model: Path, pattern_name: str, count: int, seed: int, evaluation: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({
-            "model": str(model), "pattern": found.name, "n": count, "seed": seed,
+            "model": str(model), "pattern": pattern_name, "n": count, "seed": seed,
             "metrics": evaluation.metrics, "target": evaluation.target, "target_met": evaluation.target_met,
         }, indent=2))  # fmt: skip
     else:
@@ -126,7 +141,7 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
 
         from ganpat.metric_text import metric_text
 
-        click.echo(f"{model}: pattern {found.name}, {count} samples, noise seed {seed}")
+        click.echo(f"{model}: pattern {pattern_name}, {count} samples, noise seed {seed}")
         table = Table()
         table.add_column("metric")
         table.add_column("value", justify="right")
@@ -134,15 +149,17 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
             text = metric_text(name, evaluation.metrics, digits=4)
             if text is not None:
                 table.add_row(name, text)
-        make_console().print(table)
+        # rich turns a closed pipe into SystemExit(1), so the table is rendered here and written by click
+        console = make_console()
+        with console.capture() as captured:
+            console.print(table)
+        click.echo(captured.get(), nl=False)
         verdict = "met" if evaluation.target_met else "NOT met"
         click.echo(f"target ({'; '.join(evaluation.target)}): {verdict}")
-    if check and not evaluation.target_met:
-        sys.exit(1)
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=FILE_PATH)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def info(model: Path, as_json: bool) -> None:
     """Show the metadata stored in a saved generator."""
@@ -166,8 +183,8 @@ def info(model: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .pt2 file to write.")
+@click.argument("model", type=FILE_PATH)
+@click.option("-o", "--output", type=FILE_PATH, required=True, help="The .pt2 file to write.")
 def export(model: Path, output: Path) -> None:
     """Save a generator as a torch.export program (.pt2) with the same metadata."""
     from ganpat.persistence import export_program, load_generator
@@ -185,9 +202,9 @@ def export(model: Path, output: Path) -> None:
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path), required=False)
-@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png, or files/PATTERN.pt2.png for a .pt2 MODEL].")
+@click.argument("model", type=FILE_PATH, required=False)
+@click.option("--log", "log_path", type=FILE_PATH, help="Draw this training log (.log.jsonl) instead of a model; the plotter defaults to losses.")
+@click.option("-o", "--output", type=FILE_PATH, help="Picture to write: .png, .svg or .pdf [default: next to MODEL, such as files/PATTERN.png, or files/PATTERN.pt2.png for a .pt2 MODEL].")
 @click.option("--plotter", help="Plotter name (see list-plotters) [default: the pattern's].")
 @click.option("-n", "count", type=WholeNumber(min=1, max=MAX_MEASURED), help="Generated and real samples drawn [default: the plotter's, 2000 for scatter, 10000 for histogram].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent noise and of the real samples.")

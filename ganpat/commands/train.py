@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ganpat.cli import SEED, PositiveFloat, WholeNumber, cli, make_console
+from ganpat.cli import FILE_PATH, SEED, PositiveFloat, WholeNumber, cli, make_console
 
 
 @cli.command()
@@ -21,7 +21,7 @@ from ganpat.cli import SEED, PositiveFloat, WholeNumber, cli, make_console
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--arch", help="Architecture name (see list-architectures) [default: the recipe's].")
 @click.option("--recipe", default="default", show_default=True, help="Named recipe of the pattern, such as default or book.")
-@click.option("--out", type=click.Path(path_type=Path), help="Generator file to write, ending in .pt [default: files/PATTERN.pt].")
+@click.option("--out", type=FILE_PATH, help="Generator file to write, ending in .pt [default: files/PATTERN.pt].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar (it is shown only when stderr is a terminal).")
 @click.option("--snapshots", "snapshot_every", type=WholeNumber(min=1), help="Every K epochs, draw the generator to files/PATTERN/epoch-NNNN.png (replacing an earlier run's), and at the end write files/PATTERN/training.gif.")

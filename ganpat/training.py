@@ -58,6 +58,8 @@ class TrainOutcome:
     log_path: Path
     metadata: dict[str, Any]
     requested_batch_size: int
+    # for an interrupted run, the epoch of the checkpoint that --resume continues from; None when none was written
+    checkpoint_epoch: int | None = None
 
 
 def default_model_path(pattern_name: str) -> Path:
@@ -134,6 +136,7 @@ class PeriodicCheckpoint:
         self.path = path
         self.identity = identity
         self.last: float | None = None
+        self.epoch: int | None = None
 
     def on_check(self, trainer: Trainer, record: CheckRecord) -> None:
         if self.last is None or time.monotonic() - self.last >= CHECKPOINT_INTERVAL:
@@ -146,6 +149,7 @@ class PeriodicCheckpoint:
             state["stop_reason"] = stop_reason
         save_checkpoint(state, self.path)
         self.last = time.monotonic()
+        self.epoch = trainer.epoch
 
 
 def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOutcome:
@@ -166,6 +170,8 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
         "architecture": recipe.architecture,
         "recipe": recipe.name,
         "seed": request.seed,
+        # the options that change the recipe, None where not given; --epochs may change on resume
+        **{key: getattr(request, key) for key in RECIPE_OPTIONS},
     }
 
     # build the trainer, restoring its state when resuming
@@ -203,6 +209,7 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     log.path = log_path_for(path)
     metadata = build_metadata(pattern, recipe, request, result, log.path, device)
     # the generator, its log and its checkpoint are saved together, so a stop signal waits for all three
+    checkpoint_epoch = None
     with signals.deferred():
         try:
             save_torchscript(result.generator, path, metadata)
@@ -211,13 +218,18 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
             if result.interrupted:
                 if partial.exists():
                     os.replace(partial, checkpoint_path(path))
+                    checkpoint_epoch = checkpoint.epoch
             else:
                 checkpoint.path = checkpoint_path(path)
                 checkpoint.save(trainer, result.stop_reason)
         finally:
             log.discard()
             _remove(partial)
-    return TrainOutcome(result, path, log.path, metadata, recipe.batch_size)
+    return TrainOutcome(result, path, log.path, metadata, recipe.batch_size, checkpoint_epoch)
+
+
+# request fields that override the recipe, and their options, which a resumed run must repeat
+RECIPE_OPTIONS = {"batch_size": "--batch-size", "lr": "--lr", "patience": "--patience"}
 
 
 def interrupted_path(out: Path) -> Path:
@@ -254,6 +266,15 @@ def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
                 f"cannot resume: checkpoint {path} was made with {key} {value!r}, not {identity[key]!r}; "
                 f"{fix.format(value=value)}, or start over without --resume"
             )
+    for key, flag in RECIPE_OPTIONS.items():
+        # checkpoints written before these options were recorded have no entry, and are not checked
+        if key not in saved_identity or saved_identity[key] == identity[key]:
+            continue
+        made, given = (f"no {flag}" if v is None else f"{flag} {v}" for v in (saved_identity[key], identity[key]))
+        fix = f"drop {flag}" if saved_identity[key] is None else f"add {flag} {saved_identity[key]}"
+        raise UsageProblem(
+            f"cannot resume: checkpoint {path} was made with {made}, not {given}; {fix}, or start over without --resume"
+        )
     finished = saved.get("stop_reason")
     if finished in ("target", "patience"):
         raise UsageProblem(

@@ -119,6 +119,9 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         (["exponential", "--arch", "book-curve"], "architecture"),
         (["exponential", "--recipe", "book"], "add --recipe default"),
         (["exponential", "--seed", "7"], "add --seed 1"),
+        (["exponential", "--seed", "1", "--lr", "0.01"], "made with no --lr, not --lr 0.01; drop --lr"),
+        (["exponential", "--seed", "1", "--batch-size", "64"], "drop --batch-size"),
+        (["exponential", "--seed", "1", "--patience", "9"], "drop --patience"),
     ],
 )
 def test_resume_rejects_other_identity(ganpat_cli, curve_model, tmp_path, options, named):
@@ -220,3 +223,33 @@ def test_generate_on_missing_cuda(ganpat_cli, curve_model):
     result = ganpat_cli("generate", curve_model, "-n", "3", "--device", "cuda")
     stderr = assert_clean_error(result, 2)
     assert "CUDA" in stderr
+
+
+def test_resume_requires_same_overrides(ganpat_cli, tmp_path):
+    out = tmp_path / "model.pt"
+    first = ganpat_cli("train", "exponential", "--recipe", "book", "--epochs", "2", "--lr", "0.0001",
+                       "--out", out, "--quiet", "--device", "cpu")  # fmt: skip
+    assert first.exit_code == 0, first.output
+
+    result = ganpat_cli("train", "exponential", "--recipe", "book", "--epochs", "4", "--out", out, "--resume",
+                        "--quiet", "--device", "cpu")  # fmt: skip
+    stderr = assert_clean_error(result, 2)
+    assert "made with --lr 0.0001, not no --lr; add --lr 0.0001" in stderr
+
+
+def test_interrupt_before_checkpoint_offers_no_resume(ganpat_cli, tmp_path, monkeypatch):
+    """Stopped in its first epoch, a run has no checkpoint, so the message must not suggest --resume."""
+
+    def interrupted(trainer):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    out = tmp_path / "model.pt"
+    result = ganpat_cli("train", "exponential", "--out", out, "--quiet", "--device", "cpu")
+
+    assert result.exit_code == 130, result.output
+    assert "Interrupted at epoch 0" in result.stderr
+    assert "No checkpoint was written" in result.stderr
+    assert "Continue from" not in result.stderr
+    assert out.exists()
+    assert not checkpoint_path(out).exists()

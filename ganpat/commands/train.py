@@ -70,11 +70,16 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
             progress.stop()
     result = outcome.result
     if result.interrupted:
-        click.echo(
-            f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}. "
-            f"Continue with: ganpat train {request.pattern} --out {outcome.path} --resume{_identity_options(request)}",
-            err=True,
-        )
+        saved = f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}."
+        if outcome.checkpoint_epoch is None:
+            # the first checkpoint comes with the first quality check
+            click.echo(f"{saved} No checkpoint was written before the first quality check, so --resume cannot continue it.", err=True)
+        else:
+            click.echo(
+                f"{saved} Continue from the checkpoint at epoch {outcome.checkpoint_epoch} with: "
+                f"ganpat train {request.pattern} --out {outcome.path} --resume{_identity_options(request)}",
+                err=True,
+            )
     click.echo(f"Saved {outcome.path}")
     click.echo(
         f"epochs run {result.epochs_run}, best at epoch {result.best_epoch}, {STOP_REASONS[result.stop_reason]}, "

@@ -312,6 +312,7 @@ def build_metadata(
         "batch_size_used": result.batch_size,
         "seed": request.seed,
         "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "steps": result.steps,

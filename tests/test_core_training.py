@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_clean_error, leftover_temporaries, scripted_state, train_in_process
+from conftest import (
+    SUBPROCESS_TIMEOUT,
+    assert_clean_error,
+    ganpat_executable,
+    leftover_temporaries,
+    scripted_state,
+    subprocess_env,
+    train_in_process,
+)
 
 from ganpat import plugins
 from ganpat.engine import CHECK_SAMPLES, CHECK_SEED, Trainer
@@ -253,3 +262,19 @@ def test_interrupt_before_checkpoint_offers_no_resume(ganpat_cli, tmp_path, monk
     assert "Continue from" not in result.stderr
     assert out.exists()
     assert not checkpoint_path(out).exists()
+
+
+@pytest.mark.parametrize(("options", "environment", "expected"), [([], None, 1), (["--threads", "2"], None, 2), ([], "2", 2)])
+def test_train_threads(tmp_path, options, environment, expected):
+    """train uses one torch thread unless --threads or OMP_NUM_THREADS sets another count, and records the count."""
+    env = subprocess_env()
+    del env["OMP_NUM_THREADS"]
+    if environment is not None:
+        env["OMP_NUM_THREADS"] = environment
+    out = tmp_path / "model.pt"
+    done = subprocess.run(
+        [ganpat_executable(), "train", "exponential", "--epochs", "1", "--out", str(out), *options],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert load_generator(out).metadata["cpu_threads"] == expected

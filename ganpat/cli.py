@@ -149,11 +149,16 @@ def make_console(stderr: bool = False) -> Any:
         def on_broken_pipe(self) -> None:
             # rich's own handler exits with status 1, which a script would read as a failure
             self.quiet = True
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            discard_stdout()
             raise SystemExit(0)
 
     return PipeConsole(stderr=stderr)
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not fail on a pipe the reader closed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def plugin_label(plugin: str) -> str:

@@ -30,6 +30,8 @@ from ganpat.recipe import Recipe
 
 # seconds between checkpoint writes during training
 CHECKPOINT_INTERVAL = 10.0
+# request fields that override the recipe, and their options, which a resumed run must repeat
+RECIPE_OPTIONS = {"batch_size": "--batch-size", "lr": "--lr", "patience": "--patience"}
 # how a finished run's stop reason reads in a message
 STOP_TEXT = {"target": "it stopped at the target", "patience": "its patience ran out"}
 
@@ -58,7 +60,7 @@ class TrainOutcome:
     log_path: Path
     metadata: dict[str, Any]
     requested_batch_size: int
-    # for an interrupted run, the epoch of the checkpoint that --resume continues from; None when none was written
+    # for an interrupted run, the epoch of the checkpoint that --resume continues from, or None without one
     checkpoint_epoch: int | None = None
 
 
@@ -170,7 +172,7 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
         "architecture": recipe.architecture,
         "recipe": recipe.name,
         "seed": request.seed,
-        # the options that change the recipe, None where not given; --epochs may change on resume
+        # the options that change the recipe, None where not given (--epochs is left out, because it may grow on resume)
         **{key: getattr(request, key) for key in RECIPE_OPTIONS},
     }
 
@@ -209,7 +211,6 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
     log.path = log_path_for(path)
     metadata = build_metadata(pattern, recipe, request, result, log.path, device)
     # the generator, its log and its checkpoint are saved together, so a stop signal waits for all three
-    checkpoint_epoch = None
     with signals.deferred():
         try:
             save_torchscript(result.generator, path, metadata)
@@ -218,18 +219,15 @@ def train(request: TrainRequest, callbacks: list[Any] | None = None) -> TrainOut
             if result.interrupted:
                 if partial.exists():
                     os.replace(partial, checkpoint_path(path))
-                    checkpoint_epoch = checkpoint.epoch
             else:
                 checkpoint.path = checkpoint_path(path)
                 checkpoint.save(trainer, result.stop_reason)
         finally:
             log.discard()
             _remove(partial)
+    # an interrupted run keeps the last checkpoint written during training, if there was one
+    checkpoint_epoch = checkpoint.epoch if result.interrupted else None
     return TrainOutcome(result, path, log.path, metadata, recipe.batch_size, checkpoint_epoch)
-
-
-# request fields that override the recipe, and their options, which a resumed run must repeat
-RECIPE_OPTIONS = {"batch_size": "--batch-size", "lr": "--lr", "patience": "--patience"}
 
 
 def interrupted_path(out: Path) -> Path:
@@ -270,10 +268,11 @@ def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
         # checkpoints written before these options were recorded have no entry, and are not checked
         if key not in saved_identity or saved_identity[key] == identity[key]:
             continue
-        made, given = (f"no {flag}" if v is None else f"{flag} {v}" for v in (saved_identity[key], identity[key]))
-        fix = f"drop {flag}" if saved_identity[key] is None else f"add {flag} {saved_identity[key]}"
+        recorded, requested = saved_identity[key], identity[key]
+        fix = f"drop {flag}" if recorded is None else f"add {flag} {recorded}"
         raise UsageProblem(
-            f"cannot resume: checkpoint {path} was made with {made}, not {given}; {fix}, or start over without --resume"
+            f"cannot resume: checkpoint {path} was made with {_option_text(flag, recorded)}, "
+            f"not {_option_text(flag, requested)}; {fix}, or start over without --resume"
         )
     finished = saved.get("stop_reason")
     if finished in ("target", "patience"):
@@ -287,6 +286,11 @@ def _resume(trainer: Trainer, path: Path, identity: dict[str, Any]) -> None:
             f"cannot resume: the checkpoint already ran {trainer.epoch} epochs and --epochs is "
             f"{trainer.recipe.epochs}; --epochs counts the whole run, so raise it"
         )
+
+
+def _option_text(flag: str, value: Any) -> str:
+    """Return how a command line gives ``value`` for ``flag``: ``--lr 0.01``, or ``no --lr`` for None."""
+    return f"no {flag}" if value is None else f"{flag} {value}"
 
 
 def build_metadata(

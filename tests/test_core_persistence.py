@@ -196,7 +196,7 @@ def test_saved_file_is_plain_zip_archive(curve_model):
 
 
 def test_export_onehot_prints_no_warning(onehot_model, ganpat_process, tmp_path):
-    """The one-hot head branches on grad mode; exporting it must not show torch's branch warnings."""
+    """The one-hot head branches on grad mode, and exporting it must not show torch's branch warnings."""
     exported = ganpat_process("export", onehot_model, "-o", tmp_path / "quiet.pt2")
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr == ""

@@ -391,21 +391,19 @@ def test_text_program_one_line(ganpat_process, tmp_path):
     assert stderr.strip().splitlines() == [f"Error: cannot load {text}: it is a text file, not a saved generator"]
 
 
-def test_program_named_pt_gets_hint(ganpat_process, program_model, tmp_path):
-    misnamed = tmp_path / "model.pt"
-    shutil.copy(program_model, misnamed)
+@pytest.mark.parametrize(
+    ("fixture", "name", "hint"),
+    [
+        ("program_model", "model.pt", "looks like a torch.export program; name it model.pt2"),
+        ("curve_model", "model.pt2", "looks like a TorchScript file, not a torch.export program; name it model.pt"),
+    ],
+)
+def test_misnamed_model_gets_hint(ganpat_process, request, tmp_path, fixture, name, hint):
+    misnamed = tmp_path / name
+    shutil.copy(request.getfixturevalue(fixture), misnamed)
     done = ganpat_process("generate", misnamed)
     stderr = assert_clean_error(done, 1)
-    assert "looks like a torch.export program; name it model.pt2" in stderr
-    assert len(stderr.strip().splitlines()) == 1, stderr
-
-
-def test_torchscript_named_pt2_gets_hint(ganpat_process, curve_model, tmp_path):
-    misnamed = tmp_path / "model.pt2"
-    shutil.copy(curve_model, misnamed)
-    done = ganpat_process("generate", misnamed)
-    stderr = assert_clean_error(done, 1)
-    assert "looks like a TorchScript file, not a torch.export program; name it model.pt" in stderr
+    assert hint in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
 
 

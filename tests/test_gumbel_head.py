@@ -23,7 +23,7 @@ def draw(network: nn.Module, z: torch.Tensor, seed: int, grad: bool) -> torch.Te
 
 
 @pytest.mark.parametrize("scripted", [False, True])
-def test_sample_without_gradient_is_exactly_one_hot(scripted):
+def test_no_grad_sample_exactly_one_hot(scripted):
     network = head_network()
     if scripted:
         with quiet_jit():

@@ -55,7 +55,7 @@ def test_decode_marks_non_finite_maxima_invalid():
 
 
 def test_decode_matches_sorted_reference():
-    """Rounded normal rows: about one in ten has a tie at the top."""
+    """Rounded normal rows: about one in nine has a tie at the top."""
     torch.manual_seed(0)
     rows = torch.randn(2000, 100).round(decimals=1)
     ordered = rows.sort(dim=1, descending=True).values

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganpat.cli import FILE_PATH, MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, make_console
+from ganpat.cli import FILE_PATH, MAX_GENERATED, MAX_MEASURED, SEED, WholeNumber, cli, discard_stdout, make_console
 
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".npy": "npy"}
@@ -62,7 +62,7 @@ def generate(model: Path, count: int, fmt: str | None, output: str, seed: int, r
         write_samples(loaded, found, count, fmt, output, seed, raw, torch_device)
     except BrokenPipeError:
         # the reader closed the pipe (as `| head` does): stop quietly
-        _discard_stdout()
+        discard_stdout()
         sys.exit(0)
     except OSError as error:
         if output != "-":
@@ -119,15 +119,9 @@ def evaluate(model: Path, pattern: str | None, count: int, seed: int, as_json: b
         _print_evaluation(model, found.name, count, seed, evaluation, as_json)
     except BrokenPipeError:
         # the reader closed the pipe (as `| head` does), and the exit status still reports --check
-        _discard_stdout()
+        discard_stdout()
     if check and not evaluation.target_met:
         sys.exit(1)
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's final flush does not fail on a pipe the reader closed."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _print_evaluation(model: Path, pattern_name: str, count: int, seed: int, evaluation: Any, as_json: bool) -> None:
@@ -149,7 +143,8 @@ def _print_evaluation(model: Path, pattern_name: str, count: int, seed: int, eva
             text = metric_text(name, evaluation.metrics, digits=4)
             if text is not None:
                 table.add_row(name, text)
-        # rich turns a closed pipe into SystemExit(1), so the table is rendered here and written by click
+        # On a closed pipe the console would exit before --check sets the status. click raises
+        # BrokenPipeError instead, which evaluate handles, so click writes the rendered table.
         console = make_console()
         with console.capture() as captured:
             console.print(table)

@@ -75,7 +75,6 @@ def train(pattern: str, epochs: int | None, batch_size: int | None, lr: float | 
     if result.interrupted:
         saved = f"Interrupted at epoch {result.epochs_run}; saved the best generator so far to {outcome.path}."
         if outcome.checkpoint_epoch is None:
-            # the first checkpoint comes with the first quality check
             click.echo(f"{saved} No checkpoint was written before the first quality check, so --resume cannot continue it.", err=True)
         else:
             click.echo(
